@@ -40,7 +40,7 @@ int cis__interp_next(const uint32_t *code, size_t ncode, size_t at, int *op) {
   if (o < 0) return -1;
   size_t n = CIS__IHEAD;
   for (const char *f = op_fmts[o]; *f; f++) {
-    if (*f == 'I') n += 2;
+    if (*f == 'I' || *f == 'p') n += 2;
     else if (*f == 'V') n += 4;
     else if (*f == 'T') n += at + n < ncode ? 2 + (size_t)code[at + n] : 1;
     else n++;
@@ -72,6 +72,7 @@ void cis__interp_dump(const cis__ifunc *f, FILE *out) {
         fprintf(out, " #%08" PRIx32 "%08" PRIx32 "%08" PRIx32 "%08" PRIx32, u[3], u[2], u[1], u[0]);
         u += 4;
         break;
+      case 'p': u += 2; break; /* the callee again, as a pointer */
       case 'o':
         fprintf(out, " ->%zu", (size_t)(u - code) + (size_t)(int32_t)u[0]);
         u++;

@@ -67,6 +67,12 @@
 /* ------------------------------------------------------------ helpers */
 
 static inline uint64_t imm64(const uint32_t *p) { return (uint64_t)p[0] | ((uint64_t)p[1] << 32); }
+/* call's callee descriptor, a pointer in two code units (ops.def, 'p'). */
+static inline const cis__ifunc *callee_at(const uint32_t *p) {
+  const cis__ifunc *f;
+  memcpy(&f, p, sizeof f);
+  return f;
+}
 
 /* " (0x1a2)": where in the module the code of f at pc came from (after:
  * pc is a return address), as wasmtime and wasm-objdump count offsets;
@@ -405,8 +411,8 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
   CASE(bi64_##name##_back_ai) BR_IF_BACK(iacc OP imm64(&P(2)), 4);
 /* A load fused into a compare-and-branch (ops.def, OP_BRLD): the value
  * kept in its slot and iacc, compared with B, a taken back edge charging
- * its fuel (0 forward). */
-#define BR_LD_AT(W, T, OP, B)                                                   \
+ * its fuel (BACK; a forward branch has none to charge). */
+#define BR_LD_AT(W, T, OP, B, BACK)                                             \
   {                                                                             \
     uint64_t ea = (uint64_t)(uint32_t)(SL(2).u32 + P(3)) + P(4);                \
     if (UNLIKELY(ea + sizeof(W) > msize)) goto mem_oob;                         \
@@ -415,7 +421,7 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
     SL(1).u64 = v;                                                              \
     iacc = v;                                                                   \
     if ((T)(uint32_t)v OP (T)(B)) {                                             \
-      TICK(P(7));                                                               \
+      if (BACK) TICK(P(7));                                                     \
       pc += (ptrdiff_t)(int32_t)P(6) + (6 + HEAD - 1);                          \
       NEXT();                                                                   \
     }                                                                           \
@@ -423,10 +429,14 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
     NEXT();                                                                     \
   }
 #define BR_LD(name, T, OP)                                                      \
-  CASE(bl8_##name##_s) BR_LD_AT(uint8_t, T, OP, SL(5).u32)                      \
-  CASE(bl8_##name##_i) BR_LD_AT(uint8_t, T, OP, P(5))                           \
-  CASE(bl32_##name##_s) BR_LD_AT(uint32_t, T, OP, SL(5).u32)                    \
-  CASE(bl32_##name##_i) BR_LD_AT(uint32_t, T, OP, P(5))
+  CASE(bl8_##name##_s) BR_LD_AT(uint8_t, T, OP, SL(5).u32, 1)                   \
+  CASE(bl8_##name##_i) BR_LD_AT(uint8_t, T, OP, P(5), 1)                        \
+  CASE(bl8_##name##_s_fwd) BR_LD_AT(uint8_t, T, OP, SL(5).u32, 0)               \
+  CASE(bl8_##name##_i_fwd) BR_LD_AT(uint8_t, T, OP, P(5), 0)                    \
+  CASE(bl32_##name##_s) BR_LD_AT(uint32_t, T, OP, SL(5).u32, 1)                 \
+  CASE(bl32_##name##_i) BR_LD_AT(uint32_t, T, OP, P(5), 1)                      \
+  CASE(bl32_##name##_s_fwd) BR_LD_AT(uint32_t, T, OP, SL(5).u32, 0)             \
+  CASE(bl32_##name##_i_fwd) BR_LD_AT(uint32_t, T, OP, P(5), 0)
 /* Loads: the effective address is 33 bits wide, checked whole; in the
  * _add forms the base + imm part wraps at 32 bits as i32.add did. OUT
  * names the accumulator the value goes to. */
@@ -686,7 +696,7 @@ __attribute__((noinline)) static cis_result memx(cis_memory *mem, uint32_t op, u
   do {                                                                         \
     TICK(1);                                                                   \
     ex->ticks = ticks;                                                         \
-    ex->depth = depth;                                                         \
+    ex->depth = depth0 + (uint32_t)(rec_base - rec);                           \
     ex->sp = fp + cur->nslots;                                                 \
     ex->stack_end = (cis_slot *)(void *)rec;                                   \
     rc = cis__exec_call(ex, inst, g, args);                                    \
@@ -703,7 +713,6 @@ __attribute__((noinline)) static cis_result memx(cis_memory *mem, uint32_t op, u
 /* The loop's state after exn_unwind: at the handler, or out of the loop. */
 #define UNWOUND(l)                                                             \
   do {                                                                         \
-    depth -= (l).popped;                                                       \
     cur = (l).cur;                                                             \
     fp = (l).fp;                                                               \
     rec = (l).rec;                                                             \
@@ -732,7 +741,6 @@ __attribute__((noinline)) static cis_result memx(cis_memory *mem, uint32_t op, u
     fp = rec->fp;                                                              \
     cur = rec->fn;                                                             \
     rec++;                                                                     \
-    depth--;                                                                   \
     NEXT();                                                                    \
   } while (0)
 
@@ -789,14 +797,13 @@ __attribute__((noinline, cold)) static cis_result exn_throw(cis__exec *ex, cis_t
 }
 
 /* Where exn_unwind leaves the loop: the handler's code, frame and
- * function, with the return records and frames it popped; pc NULL when
+ * function, with the return records left; pc NULL when
  * no frame of this loop catches the exception. */
 typedef struct exn_land {
   const uint32_t *pc;    /* the handler, or NULL */
   cis_slot *fp;          /* its frame (the loop's first frame when NULL) */
   const cis__ifunc *cur; /* its function */
   cis__iret *rec;        /* the return records left */
-  uint32_t popped;       /* frames left (depth to give back) */
 } exn_land;
 
 /* Unwinds ex->exn, in flight at pc of cur (a return address when back is
@@ -809,7 +816,7 @@ typedef struct exn_land {
 __attribute__((noinline, cold)) static exn_land exn_unwind(cis__exec *ex, cis_instance *inst, const cis__ifunc *cur,
                                                            const uint32_t *pc, uint32_t back, cis_slot *fp,
                                                            cis__iret *rec, const cis__iret *base) {
-  exn_land l = {.popped = 0};
+  exn_land l = {.pc = NULL};
   for (;;) {
     const uint32_t *code = cis__interp_code(cur), *h = cur->hnd;
     if (h) {
@@ -839,7 +846,6 @@ __attribute__((noinline, cold)) static exn_land exn_unwind(cis__exec *ex, cis_in
     fp = rec->fp;
     cur = rec->fn;
     rec++;
-    l.popped++;
     back = 1;
   }
   l.fp = fp;
@@ -852,6 +858,17 @@ __attribute__((noinline, cold)) static exn_land exn_unwind(cis__exec *ex, cis_in
  * a constant set at each access's trap, it was moved above the bounds
  * check, onto the path every load and store takes. */
 __attribute__((noinline, cold)) static cis_result mem_oob_code(void) { return CIS_TRAP_MEM_OOB; }
+
+/* The return record address at or below which the loop's calls are at
+ * the depth limit: a call made with rec at rec_base - k records (depth
+ * depth0 + k) traps when depth0 + k >= max_depth. 0 (never) when the
+ * stack could not hold that many records anyway. */
+static uintptr_t deep_mark(const cis__iret *rec_base, uint32_t depth0, uint32_t max_depth) {
+  uint64_t k = depth0 >= max_depth ? 0 : (uint64_t)(max_depth - depth0);
+  uintptr_t base = (uintptr_t)rec_base;
+  if (k > base / sizeof *rec_base) return 0;
+  return base - (uintptr_t)(k * sizeof *rec_base);
+}
 
 /* The one loop. With table != NULL it only reports the handler words. */
 _Static_assert(sizeof(void *) == HEAD * sizeof(uint32_t), "a handler word is two code units");
@@ -903,8 +920,11 @@ run(cis__exec *ex, cis_instance *inst, const cis__ifunc *cur, cis_slot *fp,
   cis__iret *rec = (cis__iret *)(void *)ex->stack_end;
   cis__iret *const rec_base = rec;
   int64_t ticks = ex->ticks;
-  uint32_t depth = ex->depth;
-  const uint32_t depth0 = depth, max_depth = ex->max_depth;
+  /* The call depth is depth0 plus the return records pushed since entry
+   * (rec_base - rec), so it is never counted apart: a call within the
+   * loop is at the depth limit when rec is at rec_deep or below. */
+  const uint32_t depth0 = ex->depth;
+  const uintptr_t rec_deep = deep_mark(rec_base, depth0, ex->max_depth);
   cis_slot *const sp0 = ex->sp, *const end0 = ex->stack_end;
   cis_result rc = CIS_OK;
   const cis__ifunc *nf;  /* callee of a call within the instance */
@@ -949,9 +969,9 @@ dispatch:
   }
   CASE(return) RETURN();
   CASE(call) {
-    nf = &funcs[P(1)];
+    nf = callee_at(&P(3));
     nfp = fp + P(2);
-    ADV(3);
+    ADV(5);
     goto enter;
   }
   CASE(call_import) {
@@ -1478,7 +1498,7 @@ dispatch:
 enter:
   /* nf's frame at nfp, resuming at pc afterwards. */
   CALLEE_CODE();
-  if (UNLIKELY((size_t)((char *)rec - (char *)nfp) < nf->need || depth >= max_depth)) {
+  if (UNLIKELY((size_t)((char *)rec - (char *)nfp) < nf->need || (uintptr_t)rec <= rec_deep)) {
     cur = nf;
     TRAP(CIS_TRAP_STACK);
   }
@@ -1488,7 +1508,6 @@ enter:
   rec->pc = pc;
   rec->fp = fp;
   rec->fn = cur;
-  depth++;
   fp = nfp;
   cur = nf;
   pc = npc;
@@ -1533,7 +1552,6 @@ unwind_tail:
   fp = rec->fp;
   cur = rec->fn;
   rec++;
-  depth--;
 unwind_call: { /* pc is a return address: the call is the unit before it */
   exn_land l = exn_unwind(ex, inst, cur, pc, 1, fp, rec, rec_base);
   UNWOUND(l);

@@ -78,9 +78,10 @@ _Static_assert(CIS__IOP_bi64_ne_ss - CIS__IOP_bi64_eq_ss == 8 &&
                    CIS__IOP_bi64_eq_back_ss - CIS__IOP_bi64_eq_ss == 4 &&
                    CIS__IOP_i64_ne_ss - CIS__IOP_i64_eq_ss == 4,
                "i64 compare-and-branch: eq then ne, ss si as ai, back edges at +4");
-_Static_assert(CIS__IOP_bl8_ne_s - CIS__IOP_bl8_eq_s == 2 && CIS__IOP_bl32_eq_s - CIS__IOP_bl8_eq_s == 20 &&
-                   CIS__IOP_bl32_ge_u_i - CIS__IOP_bl8_eq_s == 39,
-               "load-compare-branch ops: per width, per compare, _s then _i");
+_Static_assert(CIS__IOP_bl8_ne_s - CIS__IOP_bl8_eq_s == 4 && CIS__IOP_bl32_eq_s - CIS__IOP_bl8_eq_s == 40 &&
+                   CIS__IOP_bl8_eq_s_fwd - CIS__IOP_bl8_eq_s == 2 &&
+                   CIS__IOP_bl32_ge_u_i_fwd - CIS__IOP_bl8_eq_s == 79,
+               "load-compare-branch ops: per width, per compare, _s then _i, then both forward");
 _Static_assert(CIS__IOP_i32_ge_u_ai - CIS__IOP_i32_eq_ss == 4 * 10 - 1,
                "i32 compares: ss si as ai per compare");
 _Static_assert(CIS__IOP_i32_add_as - CIS__IOP_i32_add_ss == 2 &&
@@ -199,6 +200,7 @@ typedef struct tr {
   void *msg;                 /* handle that gets the error messages */
   const cis__module *m;      /* decoded module */
   const void *const *optab;  /* handler word of each internal op */
+  const cis__ifunc *funcs;   /* the module's function descriptors (call's callee) */
 
   uint32_t *code;            /* code of the function being translated */
   size_t ncode, capcode;     /* units used and allocated */
@@ -1089,9 +1091,9 @@ static size_t emit_cond_jump(tr *t, const cond *c, bool when, bool back) {
     else put(t, b);
     break;
   }
-  case K_LDCMP: { /* the cost unit is there forward too (0) */
+  case K_LDCMP: { /* the cost unit is there forward too (0, not read) */
     uint32_t k = when ? c->cmp : cmp_negate[c->cmp];
-    op(t, CIS__IOP_bl8_eq_s + (c->w32 ? 20 : 0) + (int)k * 2 + (c->imm ? 1 : 0));
+    op(t, CIS__IOP_bl8_eq_s + (c->w32 ? 40 : 0) + (int)k * 4 + (back ? 0 : 2) + (c->imm ? 1 : 0));
     put(t, c->a);
     put(t, c->base);
     put(t, c->disp);
@@ -2543,6 +2545,10 @@ static cis_result translate_ins(tr *t, const ins *in) {
       put(t, elem);
     }
     put(t, slot_of(t, base));
+    /* a call within the module names its callee's descriptor too, which
+     * spares the executor an index computation per call */
+    if (direct && !tail && in->a >= m->nfunc_imports)
+      put64(t, (uint64_t)(uintptr_t)&t->funcs[in->a - m->nfunc_imports]);
     if (tail) { /* the frame is gone while the callee runs */
       t->dead = true;
       break;
@@ -3157,6 +3163,7 @@ static tr *tr_new(cis__icode *ic) {
   t->mod = ic->mod;
   t->m = ic->mod->m;
   t->optab = cis__interp_handlers();
+  t->funcs = ic->funcs;
   init_prod(t->prod);
   barrier(t);
   return t;

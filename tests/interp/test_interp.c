@@ -932,6 +932,10 @@ static void translator_fuses_load_compare_branch(void **state) {
   assert_int_equal(count_ops(in, "ldcmp_if", "bl32_ge_s_i", NULL), 1);
   assert_int_equal(count_ops(in, "ldcmp_tee", "bl32_eq_i", NULL), 1);
   assert_int_equal(count_ops(in, "ldcmp_deferred", "bl", NULL), 0);
+  /* forward branches take the forms that charge no fuel */
+  assert_int_equal(count_ops(in, "ldcmp_if", "bl32_ge_s_i_fwd", NULL), 1);
+  assert_int_equal(count_ops(in, "ldcmp_tee", "bl32_eq_i_fwd", NULL), 1);
+  assert_int_equal(count_ops(in, "ldcmp_count", "bl8_ne_s_fwd", NULL), 0);
 
   ok0(in, "fill", ARGS(vi32(1239), vi32(0xaa), vi32(3)));
   assert_int_equal(I32(in, "ldcmp_count", vi32(0), vi32(0)), 4);
@@ -966,6 +970,21 @@ static void translator_fuses_load_compare_branch(void **state) {
   x = open_fx("mem", NULL, 17 + 3 * 14 - 1);
   ok0(x.inst, "fill", ARGS(vi32(1239), vi32(0xaa), vi32(3)));
   TRAPS(x.inst, "ldcmp_count", 1, CIS_EFUEL, vi32(0), vi32(0));
+  done(&x);
+
+  /* A forward branch charges nothing, taken (the value 0) or not: the
+   * function's 14 on entry is all. */
+  x = open_fx("mem", NULL, 14);
+  assert_int_equal(I32(x.inst, "ldcmp_tee", vi32(0)), 0);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
+  ok0(x.inst, "store32", ARGS(vi32(2010), vi32(9)));
+  assert_int_equal(I32(x.inst, "ldcmp_tee", vi32(0)), 109);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
+  const uint8_t ld32tee[] = {0x28, 0x02, 0xda, 0x0f}; /* i32.load offset=2010 */
+  expect_oob_at(x.inst, "ldcmp_tee", ARGS(vi32(65536 - 2010 - 3)), ld32tee, sizeof ld32tee);
+  done(&x);
+  x = open_fx("mem", NULL, 13);
+  TRAPS(x.inst, "ldcmp_tee", 1, CIS_EFUEL, vi32(0));
   done(&x);
 }
 
@@ -1012,6 +1031,61 @@ static void fuel_counts_wasm_instructions(void **state) {
   done(&x);
 }
 
+/* A call within the module names its callee's descriptor, and the call
+ * depth is counted from the return records: results, the depth limit
+ * exact for calls inside the loop and for a host's call back in from n
+ * frames deep, fuel exact over many calls. */
+static void calls_keep_depth_and_fuel_exact(void **state) {
+  (void)state;
+  cis_engine_config cfg;
+  cis_engine_config_default(&cfg);
+  cfg.limits.max_call_depth = 10;
+  cis_engine *e = NULL;
+  assert_int_equal(cis_engine_new(&cfg, &e), CIS_OK);
+  cis_imports *im = call_imports(e);
+  cis_module *m = load(e, "calls");
+  cis_instance *in = NULL;
+  assert_int_equal(cis_instance_new(m, im, NULL, &in), CIS_OK);
+  assert_int_equal(count_ops(in, "fib", "call", NULL), 2);
+  /* fib(n) nests n calls under the first: depth n + 1 */
+  assert_int_equal(I32(in, "fib", vi32(10)), 55);
+  expect_fail(in, "fib", ARGS(vi32(11)), 1, CIS_TRAP_STACK, "call stack exhausted");
+  assert_int_equal(I32(in, "fib", vi32(9)), 34); /* the depth came back */
+  /* n frames, the host's, then "double": n + 2 */
+  assert_int_equal(I32(in, "deep_host", vi32(8)), 2 + 100 + 8);
+  assert_true(call(in, "deep_host", ARGS(vi32(9)), NULL, 0) != CIS_OK);
+  assert_int_equal(I32(in, "deep_host", vi32(0)), 2 + 100);
+  cis_instance_free(in);
+  cis_module_free(m);
+  cis_imports_free(im);
+  cis_engine_free(e);
+
+  fx x = open_fx("traps", NULL, 0);
+  assert_int_equal(I32(x.inst, "depth", vi32(5000)), 5000);
+  done(&x);
+
+  /* fib(10) makes 177 calls, each charging fib's 17 on entry. */
+  e = engine_with(177 * 17);
+  im = call_imports(e);
+  m = load(e, "calls");
+  assert_int_equal(cis_instance_new(m, im, NULL, &in), CIS_OK);
+  assert_int_equal(I32(in, "fib", vi32(10)), 55);
+  assert_int_equal(cis_instance_fuel_left(in), 0);
+  cis_instance_free(in);
+  cis_module_free(m);
+  cis_imports_free(im);
+  cis_engine_free(e);
+  e = engine_with(177 * 17 - 1);
+  im = call_imports(e);
+  m = load(e, "calls");
+  assert_int_equal(cis_instance_new(m, im, NULL, &in), CIS_OK);
+  TRAPS(in, "fib", 1, CIS_EFUEL, vi32(10));
+  cis_instance_free(in);
+  cis_module_free(m);
+  cis_imports_free(im);
+  cis_engine_free(e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(deferred_local_reads),
@@ -1047,6 +1121,7 @@ int main(void) {
       cmocka_unit_test(translator_fuses_load_compare_branch),
       cmocka_unit_test(translator_fuses_int_load_add),
       cmocka_unit_test(fuel_counts_wasm_instructions),
+      cmocka_unit_test(calls_keep_depth_and_fuel_exact),
   };
   return cmocka_run_group_tests_name("interp", tests, NULL, NULL);
 }

@@ -50,4 +50,10 @@
     (local.get 1))
   (func (export "fresh_locals") (result i32)
     (i32.add (call $fresh (i32.const 5)) (call $fresh (i32.const 7))))
+  ;; n calls deep, then the host, which calls "double" back: the depth the
+  ;; host's call starts at counts the n frames. 2*1 + 100 + n.
+  (func $deep_host (export "deep_host") (param i32) (result i32)
+    (if (result i32) (i32.eqz (local.get 0))
+      (then (call $reenter (i32.const 1)))
+      (else (i32.add (call $deep_host (i32.sub (local.get 0) (i32.const 1))) (i32.const 1)))))
 )
