@@ -1957,13 +1957,14 @@ static void server_release(cis_server *s) {
   /* The pool ends its jobs first (each by its deadline), each resuming
    * its connection: libmicrohttpd must not be stopped with a connection
    * suspended. Their answers then go out before the listeners close. */
-  cis__share_stop(s->share); /* before the pool it tells */
-  s->share = NULL;
+  cis__share_stop(s->share); /* before the pool it tells; /metrics still reads it */
   cis__pool_stop(&s->pool);
   cis__pool_stop(&s->admin);
   cis__coro_trim();
   if (s->ndaemons) cis_server_wait_idle(s, 5000);
   for (size_t i = 0; i < s->ndaemons; i++) mhd.stop_daemon(s->daemons[i]);
+  cis__share_free(s->share);
+  s->share = NULL;
   if (s->watching) {
     pthread_mutex_lock(&s->conn_mu);
     s->watch_stop = true;

@@ -281,6 +281,10 @@ cis_result cis__share_start(const cis__share_config *c, cis__share **out) {
 void cis__share_stop(cis__share *s) {
   if (!s) return;
   pthread_mutex_lock(&s->mu);
+  if (s->stop) { /* stopped before */
+    pthread_mutex_unlock(&s->mu);
+    return;
+  }
   s->stop = true;
   pthread_cond_signal(&s->cv);
   pthread_mutex_unlock(&s->mu);
@@ -292,7 +296,17 @@ void cis__share_stop(cis__share *s) {
                          sizeof err);
   cis__pool_remote(s->c.pool, NULL, 0);
   cis__db_pg_free(s->pg);
+  s->pg = NULL;
   free(s->prev.v);
+  s->prev = (share_list){0};
+  pthread_mutex_lock(&s->mu);
+  s->elsewhere = 0;
+  pthread_mutex_unlock(&s->mu);
+}
+
+void cis__share_free(cis__share *s) {
+  if (!s) return;
+  cis__share_stop(s);
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cv);
   free(s);

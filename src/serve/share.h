@@ -47,9 +47,11 @@ typedef struct cis__share cis__share;
  * round, so a database out of reach delays nothing. Errors: CIS_ENOMEM
  * (also: no thread). */
 cis_result cis__share_start(const cis__share_config *c, cis__share **out);
-/* Stops the thread, removes this node's rows (bounded by a second) and
- * frees s. NULL is fine. */
+/* Stops the thread and removes this node's rows (bounded by a second);
+ * s stays readable (cis__share_stats_get) until cis__share_free. NULL is
+ * fine. */
 void cis__share_stop(cis__share *s);
+void cis__share_free(cis__share *s);
 
 typedef struct cis__share_stats {
   uint64_t rounds;    /* rounds that wrote and read */
