@@ -438,6 +438,17 @@ static void stop_with_guest(cis__pool *p, guest *g, guest_job *gj) {
   pthread_cond_destroy(&gj->pj.cv);
 }
 
+/* A short call that holds a worker of p (blocked at the gate, closed
+ * here) until the gate opens: it has begun when this returns. */
+static void short_call_holds_a_worker(cis__pool *p, test_job *blocked) {
+  gate_set(false);
+  job_init(blocked, run_blocked, NULL);
+  pthread_mutex_lock(&mu);
+  assert_int_equal(cis__pool_submit(p, &blocked->pj), CIS__POOL_ADMITTED);
+  pthread_mutex_unlock(&mu);
+  assert_true(wait_ran(blocked, 1));
+}
+
 /* A long guest call on the pool, while a short call holds a worker, gets
  * a CPU quota and pauses (asleep), at its normal priority (not lowered:
  * a lowered thread ran its clean-up, holding locks, at low priority); the
@@ -449,14 +460,11 @@ static void long_guest_call_is_throttled_while_short_calls_run(void **state) {
   static guest g;
   static guest_job gj;
   start_with_guest(&p, &g, &gj);
-  gate_set(false);
   static test_job blocked;
-  job_init(&blocked, run_blocked, NULL);
+  short_call_holds_a_worker(&p, &blocked);
   pthread_mutex_lock(&mu);
-  assert_int_equal(cis__pool_submit(&p, &blocked.pj), CIS__POOL_ADMITTED);
   assert_int_equal(cis__pool_submit(&p, &gj.pj), CIS__POOL_ADMITTED);
   pthread_mutex_unlock(&mu);
-  assert_true(wait_ran(&blocked, 1));
   assert_true(wait_count(&p.throttled, true, 1));
   assert_true(wait_asleep(&g.tid));
   assert_int_equal(getpriority(PRIO_PROCESS, (id_t)atomic_load(&g.tid)), g_nice0);
@@ -510,13 +518,8 @@ static void call_starts_under_the_long_quota_while_short_calls_run(void **state)
   static guest g;
   static guest_job gj;
   start_with_guest(&p, &g, &gj);
-  gate_set(false);
   static test_job blocked;
-  job_init(&blocked, run_blocked, NULL);
-  pthread_mutex_lock(&mu);
-  assert_int_equal(cis__pool_submit(&p, &blocked.pj), CIS__POOL_ADMITTED);
-  pthread_mutex_unlock(&mu);
-  assert_true(wait_ran(&blocked, 1));
+  short_call_holds_a_worker(&p, &blocked);
   for (int i = 0; i < BOUND_MS / 5 && !atomic_load(&p.start_quota); i++) nap_ms(5);
   assert_int_equal(atomic_load(&p.start_quota), CIS__POOL_LONG_SHARE); /* no long call yet: all of it */
   assert_true(attach_one(&p, &g, &gj));
