@@ -26,6 +26,7 @@
 #define SHARE_SWEEP_ROUNDS 240u
 /* Tenants read back at most: the busiest first. */
 #define SHARE_ROWS_MAX 10000
+#define SHARE_ROWS_MAX_SQL "10000"
 
 static const cis__db_migration pg_steps[] = {
     {.version = 1,
@@ -47,7 +48,7 @@ static const char sql_write[] =
 static const char sql_read[] =
     "SELECT tenant, least(sum(greatest(cpu_ns_per_s, 0)), 1000000000000000)::int8 AS c FROM cis_tenant_load"
     " WHERE node <> $1 AND at > now() - " SHARE_FRESH_SQL " AND at <= now() + " SHARE_FRESH_SQL
-    " GROUP BY tenant ORDER BY c DESC LIMIT 10000";
+    " GROUP BY tenant ORDER BY c DESC LIMIT " SHARE_ROWS_MAX_SQL;
 /* A row from the future was not written by a node (each writes the
  * database's now()): removed as a stale one. */
 static const char sql_sweep[] =

@@ -256,6 +256,14 @@ static void dead_registry_database_is_503_typed_then_recovers(void **state) {
   assert_int_equal(http_get(a.sv.port, "/v1/skills", tok, &r), 0);
   assert_int_equal(r.status, 503);
   http_resp_free(&r);
+  /* The cluster shares' rounds fail too, counted, and go on (bounded: 10 s). */
+  unsigned long long failed = 0;
+  for (int i = 0; i < 100 && (failed == 0 || failed == ~0ull); i++) {
+    failed = http_metric(a.sv.port, "cis_cluster_share_failures_total");
+    if (failed == 0 || failed == ~0ull) nap_ms(100);
+  }
+  assert_true(failed > 0 && failed != ~0ull);
+  unsigned long long rounds = http_metric(a.sv.port, "cis_cluster_share_rounds_total");
   assert_int_equal(pg("restart"), 0);
   /* Service again once the database is back (bounded: 30 s). */
   int st = 0;
@@ -264,9 +272,10 @@ static void dead_registry_database_is_503_typed_then_recovers(void **state) {
     if (st != 200) nap_ms(100);
   }
   assert_int_equal(st, 200);
+  for (int i = 0; i < 100 && http_metric(a.sv.port, "cis_cluster_share_rounds_total") <= rounds; i++) nap_ms(100);
+  assert_true(http_metric(a.sv.port, "cis_cluster_share_rounds_total") > rounds);
   assert_int_equal(node_stop(&a), 0);
 }
-
 
 /* Whether a spinning call's status says it ended at its deadline. */
 static bool hog_ended(int status) { return status == 422 || status == 503; }
