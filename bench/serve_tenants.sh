@@ -27,7 +27,7 @@
 # is reported, not enforced), 1 when a run failed, 2 on a usage or build
 # error.
 #
-#   bench/serve_tenants.sh [-b BUILD_DIR] [-d SECONDS] [-r ROUNDS] [-q PAUSE_MS] [-N NICE] [-B] [-P] [-W] [-n NODES]
+#   bench/serve_tenants.sh [-b BUILD_DIR] [-d SECONDS] [-r ROUNDS] [-q PAUSE_MS] [-N NICE] [-B] [-P] [-W] [-n NODES] [-s LIST]
 #
 #   -b BUILD_DIR  optimised build folder (default build-bench), configured
 #                 RelWithDebInfo when missing
@@ -42,6 +42,8 @@
 #                 syncs; default: the same two keys and value each time,
 #                 a commit that changes nothing)
 #   -n NODES      1 (default) or 2 servers (2 needs -P)
+#   -s LIST       the noisy scenarios to run, comma-separated, among churn,
+#                 flood and holder (default: all three; alone always runs)
 #
 # Every wait is bounded; the server and the noisy clients are killed on exit.
 set -u
@@ -58,8 +60,9 @@ nodes=1
 pause=10
 nnice=19
 fresh=
+scenarios="alone churn flood holder"
 usage() { sed -n '2,/^set -u/{/^set -u/d;s/^# \{0,1\}//;p}' "$0"; }
-while getopts "b:d:r:q:N:BPWn:h" opt; do
+while getopts "b:d:r:q:N:BPWn:s:h" opt; do
   case $opt in
     b) build=$OPTARG ;;
     d) secs=$OPTARG ;;
@@ -70,6 +73,7 @@ while getopts "b:d:r:q:N:BPWn:h" opt; do
     P) pg=1 ;;
     W) fresh=fresh ;;
     n) nodes=$OPTARG ;;
+    s) scenarios="alone ${OPTARG//,/ }" ;;
     h) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
@@ -86,6 +90,10 @@ case $pause$nnice in '' | *[!0-9]*) echo "serve_tenants.sh: -q and -N want numbe
 [ "$secs" -le 120 ] || { echo "serve_tenants.sh: -d at most 120" >&2; exit 2; }
 case $nodes in 1) ;; 2) [ $pg = 1 ] || { echo "serve_tenants.sh: -n 2 needs -P" >&2; exit 2; } ;;
   *) echo "serve_tenants.sh: -n is 1 or 2" >&2; exit 2 ;; esac
+for sc in $scenarios; do
+  case $sc in alone | churn | flood | holder) ;;
+    *) echo "serve_tenants.sh: -s takes churn, flood and holder" >&2; exit 2 ;; esac
+done
 case $build in /*) ;; *) build=$(pwd)/$build ;; esac
 bench_build_folder serve_tenants.sh "$root" "$build" wrk wat2wasm curl base64
 mkdir -p "$out"
@@ -204,7 +212,6 @@ pct_ms() { # file pct
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR) print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
 
 declare -A res
-scenarios="alone churn flood holder"
 echo "serve_tenants.sh: quiet wrk -t1 -c4 -d${secs}s on kvpair${fresh:+ (new keys each call)}, ${pause} ms between calls; $rounds rounds; $store, $nodes node(s)"
 for ((r = 1; r <= rounds; r++)); do
   for sc in $scenarios; do

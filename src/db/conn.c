@@ -96,15 +96,17 @@ bool cis__db_conn_lock(const cis__db_conn *c, pthread_mutex_t *mu, uint64_t unti
  * for a cancelled call, is interrupted (SQLITE_INTERRUPT). */
 static int sqlite_progress(void *p) { return cis__db_conn_stopped(p); }
 
-/* SQLite's busy handler, for a lock another connection holds: sleeps 1,
- * 2, 4, 8, 16, then 25 ms at a time while the deadline is ahead and the
- * call not cancelled, so a cancel is seen within 25 ms (SQLITE_BUSY
- * then). */
+/* SQLite's busy handler, for a lock another connection holds: sleeps
+ * 0.1 ms, doubling up to 12.8 ms, then 25 ms at a time while the deadline
+ * is ahead and the call not cancelled, so a cancel is seen within 25 ms
+ * (SQLITE_BUSY then). It starts short because most holds are one commit
+ * (a few ms): a first sleep of 1 ms doubling made a reader behind such a
+ * commit wait up to twice its length. */
 static int sqlite_busy(void *p, int n) {
   const cis__db_conn *c = p;
   if (cis__db_conn_stopped(c)) return 0;
   uint64_t now = cis__now_ns(), until = cis__db_conn_until(c);
-  uint64_t ns = n < 5 ? 1000000ull << n : 25000000ull;
+  uint64_t ns = n < 8 ? 100000ull << n : 25000000ull;
   if (ns > until - now) ns = until - now;
   struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
   nanosleep(&ts, NULL);

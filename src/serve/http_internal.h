@@ -158,5 +158,7 @@ long cis__http_base64_decode(const char *text, size_t len, uint8_t *out);
 #define CIS__TOKENS_POLL_MS 1000u
 /* How many it holds now (for tests). */
 size_t cis__tokens_cached(cis_tokens *t);
+/* How many times it was emptied (for tests). */
+uint64_t cis__tokens_emptied(cis_tokens *t);
 
 #endif /* CIS_SERVE_HTTP_INTERNAL_H */

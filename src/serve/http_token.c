@@ -21,9 +21,12 @@
  *   every process on that registry; a check reads it (one atomic load, no
  *   system call) and empties the cache when it moved. A row deleted
  *   behind cis's back (the sqlite3 shell) is seen within
- *   CIS__TOKENS_POLL_MS: a check reads `PRAGMA data_version` (it changes
- *   when any other connection commits) that often, and at every check
- *   when the counter's file could not be made;
+ *   CIS__TOKENS_POLL_MS: a check reads the tokens table's change count
+ *   (tokens_changes, moved by triggers on every change to the table,
+ *   whoever makes it) that often, and at every check when the counter's
+ *   file could not be made. Not SQLite's data_version, which moves with
+ *   any commit to the file: the registry's installs and removals share
+ *   it, and would empty the cache each time;
  * - through another node sharing PostgreSQL: within CIS__TOKENS_POLL_MS
  *   (plus one query), since a revocation bumps a token generation (row 2
  *   of cis_registry_gen) that a check reads at most that often.
@@ -125,9 +128,10 @@ typedef struct token_cache {
   token_slot *slots;                   /* TOKEN_CACHE_SLOTS, NULL until the first fill */
   size_t used;                         /* filled slots */
   _Atomic uint64_t epoch;              /* bumped by every emptying */
-  sqlite3_stmt *data_version;          /* PRAGMA data_version (SQLite), under mu */
+  sqlite3_stmt *changes;               /* SQLite: reads tokens_changes.n, under mu */
   int64_t last_version;                /* its last value; -1 before the first */
-  _Atomic uint64_t version_ns;         /* when it was last read; 0 before the first */
+  _Atomic uint64_t version_ns;         /* when it was last due; 0 before the first */
+  uint64_t read_ns;                    /* when it was last read */
   _Atomic uint64_t *gen;               /* SQLite: revocations' counter (PATH-tokens.gen), or NULL */
   _Atomic uint64_t gen_seen;           /* its value at the last check */
   _Atomic uint64_t polled_ns;          /* last read of the PostgreSQL generation */
@@ -153,7 +157,7 @@ static atomic_uint_fast64_t token_serials;
 #define TOKENS_TIMEOUT_MS 5000u
 
 /* The token store's migrations (db/db.h), in the registry's database:
- * SQLite's tokens table; PostgreSQL's cis_tokens and the counters
+ * SQLite's tokens table, then its change count (file comment); PostgreSQL's cis_tokens and the counters
  * (cis_registry_gen, the registry's too: row 2 is the token generation),
  * under the registry's advisory lock, as both make those counters. Step 1
  * is what was made before cis_schema (IF NOT EXISTS). */
@@ -162,8 +166,17 @@ static const cis__db_migration sq_steps[] = {
      .sql = "CREATE TABLE IF NOT EXISTS tokens(id INTEGER PRIMARY KEY AUTOINCREMENT,"
             " tenant TEXT NOT NULL, name TEXT NOT NULL UNIQUE, hash TEXT NOT NULL,"
             " created_at INTEGER NOT NULL)"},
+    {.version = 2,
+     .sql = "CREATE TABLE IF NOT EXISTS tokens_changes(id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);"
+            "INSERT OR IGNORE INTO tokens_changes(id, n) VALUES (1, 0);"
+            "CREATE TRIGGER IF NOT EXISTS tokens_changes_insert AFTER INSERT ON tokens"
+            " BEGIN UPDATE tokens_changes SET n = n + 1 WHERE id = 1; END;"
+            "CREATE TRIGGER IF NOT EXISTS tokens_changes_update AFTER UPDATE ON tokens"
+            " BEGIN UPDATE tokens_changes SET n = n + 1 WHERE id = 1; END;"
+            "CREATE TRIGGER IF NOT EXISTS tokens_changes_delete AFTER DELETE ON tokens"
+            " BEGIN UPDATE tokens_changes SET n = n + 1 WHERE id = 1; END"},
 };
-static const cis__db_schema sq_schema = {.service = "tokens", .steps = sq_steps, .n = 1};
+static const cis__db_schema sq_schema = {.service = "tokens", .steps = sq_steps, .n = 2};
 static const cis__db_migration pg_steps[] = {
     {.version = 1,
      .sql = "CREATE TABLE IF NOT EXISTS cis_tokens(id bigserial PRIMARY KEY, tenant text NOT NULL,"
@@ -237,24 +250,40 @@ done:
   pthread_mutex_unlock(&c->mu);
 }
 
-/* SQLite: empties the cache when another connection committed since the
- * last check (under c->mu). A failed read empties it too. With the
- * revocations' counter: when it moved, and when data_version moved at its
- * reading every CIS__TOKENS_POLL_MS. */
-static void cache_sqlite_fresh(token_cache *c) {
+/* SQLite: empties the cache when the tokens table changed since the last
+ * check (under c->mu, t's connection armed). A failed read empties it too.
+ * With the revocations' counter: when it moved, and when the change count
+ * moved at its reading every CIS__TOKENS_POLL_MS.
+ *
+ * A read that finds the file locked (another connection's commit, such
+ * as an install's) does not wait while the last good read is under two
+ * polls old: the cache stays as it was and the next check reads again.
+ * Waiting there, under c->mu, held up every request's check. */
+static void cache_sqlite_fresh(cis_tokens *t) {
+  token_cache *c = &t->cache;
+  uint64_t now = cis__now_ns(), poll = (uint64_t)CIS__TOKENS_POLL_MS * 1000000u;
   if (c->gen) {
     uint64_t g = atomic_load_explicit(c->gen, memory_order_acquire);
     if (g != c->gen_seen) cache_clear(c);
     c->gen_seen = g;
-    uint64_t now = cis__now_ns();
-    if (c->last_version >= 0 && now - c->version_ns < (uint64_t)CIS__TOKENS_POLL_MS * 1000000u) return;
+    if (c->last_version >= 0 && now - c->version_ns < poll) return;
     c->version_ns = now;
   }
+  bool patient = c->last_version < 0 || now - c->read_ns >= 2 * poll;
+  uint64_t until = cis__db_conn_until(t->conn);
+  if (!patient) cis__db_conn_arm(t->conn, now);
   int64_t v = -1;
-  if (sqlite3_step(c->data_version) == SQLITE_ROW) v = sqlite3_column_int64(c->data_version, 0);
-  sqlite3_reset(c->data_version);
+  int r = sqlite3_step(c->changes);
+  if (r == SQLITE_ROW) v = sqlite3_column_int64(c->changes, 0);
+  sqlite3_reset(c->changes);
+  cis__db_conn_arm(t->conn, until);
+  if (r == SQLITE_BUSY && !patient) {
+    c->version_ns = 0; /* due again at the next check */
+    return;
+  }
   if (v < 0 || v != c->last_version) cache_clear(c);
   c->last_version = v;
+  c->read_ns = now;
 }
 
 static const char pg_gen_sql[] = "SELECT gen FROM cis_registry_gen WHERE id = 2";
@@ -308,7 +337,7 @@ static cis_result cache_pg_fresh(cis_tokens *t) {
 }
 
 /* SQLite: whether nothing moved since the last check under mu and no
- * read of data_version is due (a thread's copies then hold). */
+ * read of the change count is due (a thread's copies then hold). */
 static bool cache_sqlite_quiet(token_cache *c) {
   if (!c->gen || atomic_load(c->gen) != atomic_load(&c->gen_seen)) return false;
   uint64_t v = atomic_load(&c->version_ns);
@@ -317,7 +346,7 @@ static bool cache_sqlite_quiet(token_cache *c) {
 
 /* The tenant of digest d from this thread's copies, with no lock. */
 static bool local_get(token_cache *c, const char d[64], char *tenant, size_t cap) {
-  if (c->data_version && !cache_sqlite_quiet(c)) return false; /* the locked path looks */
+  if (c->changes && !cache_sqlite_quiet(c)) return false; /* the locked path looks */
   uint64_t e = atomic_load(&c->epoch);
   for (unsigned i = 0; i < TOKEN_LOCAL_SLOTS; i++) {
     const local_slot *x = &tl_tokens[i];
@@ -343,7 +372,7 @@ static void local_put(token_cache *c, const char d[64], const char *tenant, uint
 static bool cache_get(cis_tokens *t, const char d[64], char *tenant, size_t cap, uint64_t *epoch) {
   token_cache *c = &t->cache;
   pthread_mutex_lock(&c->mu);
-  if (c->data_version) cache_sqlite_fresh(c);
+  if (c->changes) cache_sqlite_fresh(t);
   token_slot *x = cache_find(c, d);
   bool hit = x && strlen(x->tenant) < cap;
   if (hit) snprintf(tenant, cap, "%s", x->tenant);
@@ -358,6 +387,8 @@ size_t cis__tokens_cached(cis_tokens *t) {
   pthread_mutex_unlock(&t->cache.mu);
   return n;
 }
+
+uint64_t cis__tokens_emptied(cis_tokens *t) { return atomic_load(&t->cache.epoch); }
 
 /* After a revocation through this handle: at once. */
 static void cache_revoked(cis_tokens *t) {
@@ -382,7 +413,7 @@ cis_result cis_tokens_open(const char *home, cis_tokens **out) {
 
 /* Frees what t holds, all but t itself. */
 static void tokens_release(cis_tokens *t) {
-  sqlite3_finalize(t->cache.data_version);
+  sqlite3_finalize(t->cache.changes);
   cis__genfile_unmap(t->cache.gen);
   pthread_mutex_destroy(&t->cache.mu);
   free(t->cache.slots);
@@ -436,7 +467,8 @@ cis_result cis_tokens_open_registry(const char *home, const char *registry, cis_
     cis__fail(t, rc, "%s: %s", path, mwhy);
     goto fail;
   }
-  if (sqlite3_prepare_v2(t->db, "PRAGMA data_version", -1, &t->cache.data_version, NULL) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(t->db, "SELECT n FROM tokens_changes WHERE id = 1", -1, &t->cache.changes, NULL) !=
+      SQLITE_OK) {
     rc = cis__fail(t, CIS_EIO, "%s: %s", path, sqlite3_errmsg(t->db));
     goto fail;
   }
@@ -767,7 +799,7 @@ cis_result cis_tokens_check(cis_tokens *t, const char *token, size_t len, char *
   if ((rc = cis_sha256_hex(token, len, digest)) != CIS_OK) return cis__fail(t, rc, "cannot hash the token");
   /* The cache's key is the hash, never the token. */
   if (t->pg && (rc = cache_pg_fresh(t)) != CIS_OK) return rc;
-  if (t->conn) sq_arm(t); /* the cache's read of data_version, the row's */
+  if (t->conn) sq_arm(t); /* the cache's read of the change count, the row's */
   uint64_t epoch;
   if (local_get(&t->cache, digest, tenant, cap)) return CIS_OK;
   if (cache_get(t, digest, tenant, cap, &epoch)) {

@@ -13,6 +13,9 @@
  * argv[1]: the cis program; argv[2]: the folder of the built fixtures.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -443,8 +446,8 @@ static void delete_behind_cis(const char *home, const char *name) {
 }
 
 /* A revocation through cis moves the counter every handle reads; a row
- * deleted behind cis's back is seen by PRAGMA data_version, read once
- * per CIS__TOKENS_POLL_MS. */
+ * deleted behind cis's back moves the tokens table's change count (its
+ * triggers), read once per CIS__TOKENS_POLL_MS. */
 static void a_row_deleted_behind_cis_is_refused_within_the_poll_bound(void **state) {
   tk *v = *state;
   char tok[CIS_TOKEN_MAX];
@@ -460,7 +463,7 @@ static void a_row_deleted_behind_cis_is_refused_within_the_poll_bound(void **sta
 }
 
 /* Without the counter's file (here a folder stands in its way), every
- * check reads PRAGMA data_version: a deletion anywhere is seen at once. */
+ * check reads the change count: a deletion anywhere is seen at once. */
 static void without_the_counter_file_every_check_reads_the_database(void **state) {
   (void)state;
   char home[256], gen[PATH_MAX];
@@ -478,6 +481,116 @@ static void without_the_counter_file_every_check_reads_the_database(void **state
   cis_tokens_close(t);
   rmdir(gen);
   serve_home_remove(home);
+}
+
+/* Runs sql on registry.db through a connection of its own, as another
+ * process (the registry's installs share the file); returns it open when
+ * keep (the caller closes it), else NULL. */
+static sqlite3 *exec_on_registry(const char *home, const char *sql, bool keep) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/registry.db", home);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  if (keep) return db;
+  sqlite3_close(db);
+  return NULL;
+}
+
+/* Commits to the registry's file that leave the tokens alone (a skill's
+ * install or removal) leave the cache full past the poll: SQLite's
+ * data_version, which moves with them, emptied it every poll, and each
+ * request after paid a read that waited for the next install's commit. */
+static void other_commits_to_the_file_leave_the_cache_full(void **state) {
+  tk *v = *state;
+  char tok[CIS_TOKEN_MAX];
+  assert_int_equal(cis_tokens_create(v->a, "acme", "c7", tok, sizeof tok, NULL), CIS_OK);
+  assert_int_equal(check(v->a, tok), CIS_OK);
+  uint64_t emptied = cis__tokens_emptied(v->a);
+  for (int i = 0; i < 3; i++) {
+    exec_on_registry(v->home, "CREATE TABLE IF NOT EXISTS other(x); INSERT INTO other VALUES (1)", false);
+    usleep((CIS__TOKENS_POLL_MS + 100) * 1000);
+    assert_int_equal(check(v->a, tok), CIS_OK);
+  }
+  assert_int_equal(cis__tokens_emptied(v->a), emptied);
+  /* A change to the tokens table still empties it. */
+  exec_on_registry(v->home, "UPDATE tokens SET created_at = created_at + 1 WHERE name = 'c7'", false);
+  usleep((CIS__TOKENS_POLL_MS + 100) * 1000);
+  assert_int_equal(check(v->a, tok), CIS_OK);
+  assert_true(cis__tokens_emptied(v->a) > emptied);
+}
+
+/* A store made before the change count (schema 1) gets it at its next
+ * open, and a row deleted behind cis's back is seen as on a new one. */
+static void a_store_made_before_the_change_count_gets_it_at_open(void **state) {
+  (void)state;
+  char home[256], tok[CIS_TOKEN_MAX];
+  assert_int_equal(serve_home_new(home, sizeof home), 0);
+  cis_tokens *t = NULL;
+  assert_int_equal(cis_tokens_open(home, &t), CIS_OK);
+  assert_int_equal(cis_tokens_create(t, "acme", "c9", tok, sizeof tok, NULL), CIS_OK);
+  cis_tokens_close(t);
+  exec_on_registry(home,
+                   "DROP TRIGGER tokens_changes_insert; DROP TRIGGER tokens_changes_update;"
+                   " DROP TRIGGER tokens_changes_delete; DROP TABLE tokens_changes;"
+                   " UPDATE cis_schema SET version = 1 WHERE service = 'tokens'",
+                   false);
+  assert_int_equal(cis_tokens_open(home, &t), CIS_OK);
+  assert_int_equal(check(t, tok), CIS_OK);
+  delete_behind_cis(home, "c9");
+  cis_result rc = CIS_OK;
+  for (int i = 0; i < 100 && rc == CIS_OK; i++) { /* 5 s at most: 1 s and load */
+    rc = check(t, tok);
+    if (rc == CIS_OK) usleep(50 * 1000);
+  }
+  assert_int_equal(rc, CIS_EDENIED);
+  cis_tokens_close(t);
+  serve_home_remove(home);
+}
+
+typedef struct late_check {
+  cis_tokens *t;
+  const char *tok;
+  atomic_bool released; /* set by the holder just before it lets go */
+  bool after_release;   /* the check returned after that */
+  cis_result rc;
+} late_check;
+
+static void *check_thread(void *p) {
+  late_check *l = p;
+  l->rc = check(l->t, l->tok);
+  l->after_release = atomic_load(&l->released);
+  return NULL;
+}
+
+/* A poll that finds the file locked by another connection (an install's
+ * commit) goes on with the cache, and reads again at the next check; once
+ * its last good read is two polls old, it waits for the lock as before,
+ * so a lock held for long does not stretch the bound on changes made
+ * behind cis's back. */
+static void a_poll_that_finds_the_file_locked_keeps_the_cache_for_two_polls(void **state) {
+  tk *v = *state;
+  char tok[CIS_TOKEN_MAX];
+  assert_int_equal(cis_tokens_create(v->a, "acme", "c8", tok, sizeof tok, NULL), CIS_OK);
+  assert_int_equal(check(v->a, tok), CIS_OK);
+  sqlite3 *hold = exec_on_registry(v->home, "BEGIN EXCLUSIVE", true);
+  usleep((CIS__TOKENS_POLL_MS + 100) * 1000);
+  uint64_t emptied = cis__tokens_emptied(v->a);
+  assert_int_equal(check(v->a, tok), CIS_OK); /* due, locked: from the cache */
+  assert_int_equal(check(v->a, tok), CIS_OK);
+  assert_int_equal(cis__tokens_emptied(v->a), emptied);
+  usleep(CIS__TOKENS_POLL_MS * 1000);
+  late_check l = {.t = v->a, .tok = tok};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, check_thread, &l), 0);
+  usleep(300 * 1000);
+  atomic_store(&l.released, true);
+  assert_int_equal(sqlite3_exec(hold, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(hold);
+  assert_int_equal(pthread_join(th, NULL), 0);
+  assert_int_equal(l.rc, CIS_OK);
+  assert_true(l.after_release); /* two polls old: it waited for the lock */
 }
 
 static void token_cache_is_bounded(void **state) {
@@ -519,6 +632,10 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(a_row_deleted_behind_cis_is_refused_within_the_poll_bound, tk_setup,
                                       tk_teardown),
       cmocka_unit_test(without_the_counter_file_every_check_reads_the_database),
+      cmocka_unit_test_setup_teardown(other_commits_to_the_file_leave_the_cache_full, tk_setup, tk_teardown),
+      cmocka_unit_test(a_store_made_before_the_change_count_gets_it_at_open),
+      cmocka_unit_test_setup_teardown(a_poll_that_finds_the_file_locked_keeps_the_cache_for_two_polls, tk_setup,
+                                      tk_teardown),
       cmocka_unit_test_setup_teardown(token_cache_is_bounded, tk_setup, tk_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

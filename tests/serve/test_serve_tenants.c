@@ -326,13 +326,13 @@ static void registry_at_a_newer_schema_is_refused_unchanged(void **state) {
   cis_test_skills_open_fails(&c, CIS_EUNSUPPORTED,
                              "registry schema: the database is at version 6, newer than this build's 5", NULL, 0);
   cis_test_tokens_open_fails(home, NULL, CIS_EUNSUPPORTED,
-                             "tokens schema: the database is at version 2, newer than this build's 1", NULL, 0);
+                             "tokens schema: the database is at version 3, newer than this build's 2", NULL, 0);
   sqlite3_stmt *st;
   assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(service || version) FROM cis_schema", -1, &st, NULL),
                    SQLITE_OK);
   assert_int_equal(sqlite3_step(st), SQLITE_ROW);
   const char *rows = (const char *)sqlite3_column_text(st, 0);
-  if (!strstr(rows, "registry6") || !strstr(rows, "tokens2")) fail_msg("%s", rows);
+  if (!strstr(rows, "registry6") || !strstr(rows, "tokens3")) fail_msg("%s", rows);
   sqlite3_finalize(st);
   assert_int_equal(sqlite3_step(dv), SQLITE_ROW);
   assert_int_equal(sqlite3_column_int64(dv, 0), version_before); /* nobody wrote */
