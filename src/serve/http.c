@@ -615,9 +615,10 @@ static void job_finish(cis__pool_job *pj) {
 }
 
 /* Under s->pool_mu: queues j for a worker (of the background pool for the
- * registry's work). Returns 0, or the status of the refusal: 503
- * draining, 429 the queue full or the tenant at its cap. */
-static unsigned admit(cis_server *s, job *j) {
+ * registry's work), the worker's wake left in *w for after the unlock.
+ * Returns 0, or the status of the refusal: 503 draining, 429 the queue
+ * full or the tenant at its cap. */
+static unsigned admit(cis_server *s, job *j, cis__pool_wake *w) {
   bool admin = is_admin(j);
   j->s = s;
   j->pj.run = admin ? admin_run : job_run;
@@ -628,7 +629,7 @@ static unsigned admit(cis_server *s, job *j) {
     refused = 503;
     atomic_fetch_add(&s->m.rejected_draining, 1);
   } else {
-    switch (cis__pool_submit(admin ? &s->admin : &s->pool, &j->pj)) {
+    switch (cis__pool_submit_later(admin ? &s->admin : &s->pool, &j->pj, w)) {
     case CIS__POOL_ADMITTED:
     case CIS__POOL_LANE: break; /* (the inline admission's only) */
     case CIS__POOL_OWNER_FULL: /* --tenant-concurrency, when set */
@@ -1354,9 +1355,11 @@ static bool run_inline(cis_server *s, struct MHD_Connection *c, request *rq, job
    * resumes the connection, suspended first so the resume comes after. */
   j->conn = c;
   mhd.suspend(c);
+  cis__pool_wake w = {0};
   pthread_mutex_lock(&s->pool_mu);
-  cis__pool_continue(&s->pool, &j->pj, j->moved_why);
+  cis__pool_continue_later(&s->pool, &j->pj, j->moved_why, &w);
   pthread_mutex_unlock(&s->pool_mu);
+  cis__pool_wake_now(&w);
   *ok = MHD_YES;
   return true;
 }
@@ -1434,9 +1437,11 @@ static enum MHD_Result handle(cis_server *s, struct MHD_Connection *c, const cha
   jp->conn = c;
   rq->job = jp;
   mhd.suspend(c);
+  cis__pool_wake w = {0};
   pthread_mutex_lock(&s->pool_mu);
-  jp->refused = admit(s, jp);
+  jp->refused = admit(s, jp, &w);
   pthread_mutex_unlock(&s->pool_mu);
+  cis__pool_wake_now(&w);
   if (jp->refused) mhd.resume(c); /* answered at the next call */
   return MHD_YES;
 }

@@ -227,9 +227,14 @@ bool cis__pool_review(cis__pool *p, uint64_t now) {
   return true;
 }
 
-/* Under mu: a job of o was queued: one thread of its side is told. */
-static void tell_one(cis__pool *p, const cis__pool_owner *o) {
-  pthread_cond_signal(atomic_load(&o->over) ? &p->lane_cv : &p->work_cv);
+/* Under mu: a job of o was queued: which threads to tell, one of its side. */
+static void tell_one(cis__pool *p, const cis__pool_owner *o, cis__pool_wake *w) {
+  w->cv = atomic_load(&o->over) ? &p->lane_cv : &p->work_cv;
+}
+
+void cis__pool_wake_now(cis__pool_wake *w) {
+  if (w->cv) pthread_cond_signal(w->cv);
+  w->cv = NULL;
 }
 
 static void *worker_main(void *arg) {
@@ -260,8 +265,12 @@ static void *worker_main(void *arg) {
     atomic_store(&w->had_inst, false);
     w->since = cis__now_ns();
     w->cpu0 = thread_cpu_ns(w);
-    if (p->running == 1) pthread_cond_signal(&p->watch_cv); /* it may sleep */
+    bool first = p->running == 1;
     pthread_mutex_unlock(p->mu);
+    /* The watch may sleep; told after the unlock, as a submission's wake
+     * (cis__pool_wake): a lane thread preempted holding mu by the watch it
+     * woke would wait for the CPU behind every other thread. */
+    if (first) pthread_cond_signal(&p->watch_cv);
     j->run(j);
     if (p->c.lane) { /* its owner's share: what this thread used for it */
       uint64_t used = thread_cpu_ns(w);
@@ -604,7 +613,15 @@ static void ring_add(cis__pool *p, cis__pool_owner *o) {
 }
 
 cis__pool_admit cis__pool_submit(cis__pool *p, cis__pool_job *j) {
+  cis__pool_wake w = {0};
+  cis__pool_admit a = cis__pool_submit_later(p, j, &w);
+  cis__pool_wake_now(&w);
+  return a;
+}
+
+cis__pool_admit cis__pool_submit_later(cis__pool *p, cis__pool_job *j, cis__pool_wake *w) {
   cis__pool_owner *o = j->owner ? j->owner : &p->own;
+  w->cv = NULL;
   if (review(p, cis__now_ns())) wake_all(p);
   if (p->c.owner_cap && o->active >= p->c.owner_cap) return CIS__POOL_OWNER_FULL;
   /* An owner's own queue: what it waits for never crowds out the others'
@@ -624,7 +641,7 @@ cis__pool_admit cis__pool_submit(cis__pool *p, cis__pool_job *j) {
   p->queued++;
   owner_begins(p, o);
   ring_add(p, o);
-  tell_one(p, o);
+  tell_one(p, o, w);
   return CIS__POOL_ADMITTED;
 }
 
@@ -672,6 +689,12 @@ void cis__pool_leave_inline(cis__pool *p, cis__pool_job *j) {
 }
 
 void cis__pool_continue(cis__pool *p, cis__pool_job *j, cis_wait why) {
+  cis__pool_wake w = {0};
+  cis__pool_continue_later(p, j, why, &w);
+  cis__pool_wake_now(&w);
+}
+
+void cis__pool_continue_later(cis__pool *p, cis__pool_job *j, cis_wait why, cis__pool_wake *w) {
   cis__pool_owner *o = j->owner ? j->owner : &p->own;
   charge_inline(p, j);
   p->inlined--;
@@ -683,7 +706,7 @@ void cis__pool_continue(cis__pool *p, cis__pool_job *j, cis_wait why) {
   o->queued++;
   p->queued++;
   ring_add(p, o);
-  tell_one(p, o);
+  tell_one(p, o, w);
 }
 
 void cis__pool_attach(cis__pool *p, cis__pool_job *j, cis_instance *inst) {

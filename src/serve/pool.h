@@ -260,6 +260,21 @@ cis_result cis__pool_start(cis__pool *p, const cis__pool_config *c, pthread_mute
 /* Under *p->mu: queues j, or says why not. Never waits. */
 cis__pool_admit cis__pool_submit(cis__pool *p, cis__pool_job *j);
 
+/* The thread a submission wakes, told after *p->mu is released
+ * (cis__pool_wake): told under it, the woken thread preempts the
+ * submitter, which still holds the lock the woken one needs first, and a
+ * polling thread so preempted held up every request's admission. */
+typedef struct cis__pool_wake {
+  pthread_cond_t *cv; /* NULL: none */
+} cis__pool_wake;
+
+/* As cis__pool_submit, with the wake left in *w for the caller to make
+ * once it released *p->mu. */
+cis__pool_admit cis__pool_submit_later(cis__pool *p, cis__pool_job *j, cis__pool_wake *w);
+
+/* Without the lock: makes the wake w holds, if any. */
+void cis__pool_wake_now(cis__pool_wake *w);
+
 /* Without the lock: admits j to be run now by its submitter on its own
  * thread (cis serve's polling thread, for a call known to be short), as
  * cis__pool_submit would, and only while no job of any owner waits: what
@@ -278,6 +293,8 @@ void cis__pool_leave_inline(cis__pool *p, cis__pool_job *j);
  * never refused (it was admitted). From here it ends as a submitted job
  * does (done, finish). */
 void cis__pool_continue(cis__pool *p, cis__pool_job *j, cis_wait why);
+/* The same, with the wake left in *w (cis__pool_submit_later). */
+void cis__pool_continue_later(cis__pool *p, cis__pool_job *j, cis_wait why, cis__pool_wake *w);
 
 /* Without the lock: reviews the owners' shares when the last review is
  * CIS__POOL_FAIR_PERIOD_NS old at now (ns, cis__now_ns's clock), as every

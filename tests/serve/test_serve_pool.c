@@ -776,6 +776,50 @@ static void admission_bounds_owner_and_calls_in_flight(void **state) {
   pthread_cond_destroy(&d.pj.cv);
 }
 
+/* A submission that leaves its wake for after the unlock (as cis serve
+ * submits: a worker told under the lock preempted the polling thread
+ * holding it) names the threads to tell, and its job runs once told; a
+ * refused one names none. The same for an inline job moved to a worker. */
+static void a_wake_left_for_after_the_unlock_runs_the_job(void **state) {
+  (void)state;
+  static cis__pool p;
+  start(&p, 1, 1, 1, 4);
+  static cis__pool_owner owner;
+  static test_job a, b, c;
+  job_init(&a, run_short, &owner);
+  job_init(&b, run_short, &owner);
+  job_init(&c, run_short, &owner);
+  cis__pool_wake w = {0};
+  pthread_mutex_lock(&mu);
+  assert_int_equal(cis__pool_submit_later(&p, &a.pj, &w), CIS__POOL_ADMITTED);
+  assert_non_null(w.cv);
+  cis__pool_wake refused = {0};
+  assert_int_equal(cis__pool_submit_later(&p, &b.pj, &refused), CIS__POOL_OWNER_FULL);
+  assert_null(refused.cv);
+  pthread_mutex_unlock(&mu);
+  cis__pool_wake_now(&w);
+  assert_null(w.cv);
+  assert_true(wait_ran(&a, 1));
+  pthread_mutex_lock(&mu);
+  assert_true(wait_done(&a));
+  pthread_mutex_unlock(&mu);
+  assert_int_equal(cis__pool_enter_inline(&p, &c.pj), CIS__POOL_ADMITTED);
+  pthread_mutex_lock(&mu);
+  cis__pool_continue_later(&p, &c.pj, CIS_WAIT_STORE, &w);
+  assert_non_null(w.cv);
+  pthread_mutex_unlock(&mu);
+  cis__pool_wake_now(&w);
+  assert_true(wait_ran(&c, 1));
+  pthread_mutex_lock(&mu);
+  assert_true(wait_done(&c));
+  pthread_mutex_unlock(&mu);
+  cis__pool_stop(&p);
+  g_running = NULL;
+  pthread_cond_destroy(&a.pj.cv);
+  pthread_cond_destroy(&b.pj.cv);
+  pthread_cond_destroy(&c.pj.cv);
+}
+
 /* Owners are served in turn: behind one owner's queue of waiting jobs,
  * another owner's job runs next-but-one, not last. And one owner alone
  * may fill every worker and its queue (no cap of its own by default). */
@@ -1145,6 +1189,7 @@ int main(void) {
       cmocka_unit_test_teardown(handed_off_call_that_starts_to_spin_is_lowered, teardown),
       cmocka_unit_test_teardown(long_calls_beyond_long_max_keep_their_slot, teardown),
       cmocka_unit_test_teardown(admission_bounds_owner_and_calls_in_flight, teardown),
+      cmocka_unit_test_teardown(a_wake_left_for_after_the_unlock_runs_the_job, teardown),
       cmocka_unit_test_teardown(owners_served_in_turn_and_one_alone_uses_every_worker, teardown),
       cmocka_unit_test_teardown(pool_without_workers_is_refused, teardown),
       cmocka_unit_test_teardown(background_pool_keeps_a_long_job_on_its_thread, teardown),
