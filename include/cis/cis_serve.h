@@ -97,6 +97,11 @@ CIS_EXTERN cis_result cis_tokens_check(cis_tokens *t, const char *token, size_t 
  * tenant's load and the others"). */
 #define CIS_SERVE_DEFAULT_LANE_WORKERS 2u
 #define CIS_SERVE_LANE_OFF (~0u)
+/* Registry changes (installs, removals) one tenant may start a second,
+ * with a burst of as many (docs/serve.md, "One tenant's load and the
+ * others"). */
+#define CIS_SERVE_DEFAULT_REGISTRY_RATE 20u
+#define CIS_SERVE_REGISTRY_RATE_OFF (~0u)
 
 typedef struct cis_server cis_server;
 
@@ -149,6 +154,13 @@ typedef struct cis_server_config {
                                 CIS_SERVE_DEFAULT_LANE_WORKERS,
                                 CIS_SERVE_LANE_OFF: no lane, every
                                 tenant's calls run alike */
+  unsigned tenant_registry_rate; /* registry changes (installs, removals)
+                                    one tenant may start a second, with a
+                                    burst of as many; the others wait
+                                    their turn in its queue (429 when it
+                                    is full); 0 =
+                                    CIS_SERVE_DEFAULT_REGISTRY_RATE,
+                                    CIS_SERVE_REGISTRY_RATE_OFF: no limit */
 } cis_server_config;
 
 CIS_EXTERN void cis_server_config_default(cis_server_config *c);

@@ -245,6 +245,7 @@ struct cis_server {
   size_t max_body;                     /* request body cap */
   unsigned nworkers, qcap, tenant_cap, max_conn, max_sessions;
   unsigned lane;                       /* threads of the lane for tenants over their CPU share; 0: none */
+  unsigned registry_rate;              /* registry changes one tenant may start a second; 0: no limit */
   uint64_t inline_us;                  /* short calls' budget on a polling thread; 0: none run there */
   struct MHD_Daemon **daemons;         /* one per listen address */
   int *ports;                          /* their bound ports */
@@ -471,6 +472,7 @@ static char *metrics_text(cis_server *s, size_t *len) {
   pthread_mutex_lock(&s->pool_mu);
   cis__pool pool = s->pool; /* the counters, as one moment's */
   unsigned admin_busy = s->admin.running, admin_queued = s->admin.queued;
+  unsigned long long admin_paced = s->admin.paced;
   pthread_mutex_unlock(&s->pool_mu);
   unsigned nsessions = atomic_load(&s->nsessions);
   OUT("# HELP cis_pool_workers Worker threads.\n# TYPE cis_pool_workers gauge\ncis_pool_workers %u\n"
@@ -525,8 +527,12 @@ static char *metrics_text(cis_server *s, size_t *len) {
       "# HELP cis_admin_busy Registry jobs running on the background pool.\n"
       "# TYPE cis_admin_busy gauge\ncis_admin_busy %u\n"
       "# HELP cis_admin_queue_length Registry jobs waiting for the background pool.\n"
-      "# TYPE cis_admin_queue_length gauge\ncis_admin_queue_length %u\n",
-      CIS__HTTP_ADMIN_WORKERS, admin_busy, admin_queued);
+      "# TYPE cis_admin_queue_length gauge\ncis_admin_queue_length %u\n"
+      "# HELP cis_tenant_registry_rate Registry changes one tenant may start a second (0: no limit).\n"
+      "# TYPE cis_tenant_registry_rate gauge\ncis_tenant_registry_rate %u\n"
+      "# HELP cis_registry_paced_total Registry changes that waited for their tenant's rate.\n"
+      "# TYPE cis_registry_paced_total counter\ncis_registry_paced_total %llu\n",
+      CIS__HTTP_ADMIN_WORKERS, admin_busy, admin_queued, s->registry_rate, admin_paced);
   OUT("# HELP cis_tenant_max_skills Skills one tenant may have installed (0: no limit).\n"
       "# TYPE cis_tenant_max_skills gauge\ncis_tenant_max_skills %u\n"
       "# HELP cis_tenant_max_module_bytes Bytes of the modules one tenant's skills refer to (0: no limit).\n"
@@ -624,6 +630,9 @@ static unsigned admit(cis_server *s, job *j, cis__pool_wake *w) {
   j->pj.run = admin ? admin_run : job_run;
   j->pj.finish = job_finish;
   j->pj.owner = admin ? &j->t->admin_owner : &j->t->owner;
+  /* A change is a commit (and its syncs) of the shared database: paced
+   * per tenant. Reads are not. */
+  j->pj.paced = j->route.kind == CIS__ROUTE_INSTALL || j->route.kind == CIS__ROUTE_REMOVE;
   unsigned refused = 0;
   if (atomic_load(&s->draining)) {
     refused = 503;
@@ -1834,6 +1843,9 @@ cis_result cis_server_start(const cis_server_config *cfg, cis_server **out) {
   s->lane = cfg->lane_workers == CIS_SERVE_LANE_OFF ? 0
             : cfg->lane_workers                    ? cfg->lane_workers
                                                    : CIS_SERVE_DEFAULT_LANE_WORKERS;
+  s->registry_rate = cfg->tenant_registry_rate == CIS_SERVE_REGISTRY_RATE_OFF ? 0
+                     : cfg->tenant_registry_rate ? cfg->tenant_registry_rate
+                                                 : CIS_SERVE_DEFAULT_REGISTRY_RATE;
   if (s->nworkers > 1024 || s->lane > 1024 || s->qcap > 1000000 || s->max_conn > 65536 || s->per_ip > 65536 ||
       s->head_ns > 3600000ull * 1000000ull) {
     snprintf(err, errcap, "workers and lane workers (at most 1024 each), queue (1000000), connections (65536) or head timeout (1h) "
@@ -1865,7 +1877,7 @@ cis_result cis_server_start(const cis_server_config *cfg, cis_server **out) {
   if ((rc = share_start(s, err, errcap)) != CIS_OK) goto fail;
   /* The registry's work: each tenant queues --queue jobs there too. */
   cis__pool_config ac = {.workers = CIS__HTTP_ADMIN_WORKERS, .queue = s->qcap, .queue_total = total,
-                         .owner_cap = s->tenant_cap, .background = true};
+                         .owner_cap = s->tenant_cap, .background = true, .owner_rate = s->registry_rate};
   if ((rc = cis__pool_start(&s->admin, &ac, &s->pool_mu, &s->idle_cv)) != CIS_OK) {
     snprintf(err, errcap, "cannot start the background threads");
     goto fail;

@@ -61,15 +61,39 @@ static uint64_t thread_cpu_ns(const cis__pool_thread *w) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* Under mu: whether o's first job may start at now: unpaced, or a token
+ * of its owner's bucket is there (owner_rate a second, as many at most).
+ * Pacing bounds what one tenant's stream of registry changes costs the
+ * others: each is a commit (and its syncs) the database serves at
+ * everyone's priority, which no CPU share of ours limits. */
+static bool may_start(cis__pool *p, cis__pool_owner *o, uint64_t now) {
+  if (!p->c.owner_rate || !o->qhead->paced) return true;
+  double rate = p->c.owner_rate;
+  if (!o->tokens_at) o->tokens = rate;
+  else if (now > o->tokens_at) o->tokens += (double)(now - o->tokens_at) * rate / 1e9;
+  if (o->tokens > rate) o->tokens = rate;
+  o->tokens_at = now;
+  if (o->tokens >= 1) return true;
+  o->qhead->waited = true;
+  return false;
+}
+
 /* Under mu: the next job for a thread of the lane or not: the first of
  * the owner whose turn it is among those over their share (lane) or not,
  * which then goes to the end of the ring if it has more; while stopping,
  * any. NULL when no such job waits. */
 static cis__pool_job *take(cis__pool *p, bool lane) {
   cis__pool_owner *prev = NULL, *o = p->ring;
-  while (o && !p->stopping && atomic_load_explicit(&o->over, memory_order_relaxed) != lane) prev = o, o = o->next;
+  uint64_t now = p->c.owner_rate ? cis__now_ns() : 0;
+  while (o && !p->stopping &&
+         (atomic_load_explicit(&o->over, memory_order_relaxed) != lane || !may_start(p, o, now)))
+    prev = o, o = o->next;
   if (!o) return NULL;
   cis__pool_job *j = o->qhead;
+  if (p->c.owner_rate && j->paced) {
+    o->tokens -= 1;
+    p->paced += j->waited;
+  }
   o->qhead = j->next;
   if (!o->qhead) o->qtail = NULL;
   o->queued--;
@@ -256,7 +280,17 @@ static void *worker_main(void *arg) {
   w->cpu_ok = cpu_ok;
   for (;;) {
     cis__pool_job *j;
-    while (!(j = take(p, w->lane)) && !p->stopping) pthread_cond_wait(w->lane ? &p->lane_cv : &p->work_cv, p->mu);
+    while (!(j = take(p, w->lane)) && !p->stopping) {
+      pthread_cond_t *cv = w->lane ? &p->lane_cv : &p->work_cv;
+      if (!p->c.owner_rate || !p->queued) {
+        pthread_cond_wait(cv, p->mu);
+        continue;
+      }
+      /* Paced jobs wait: look again once a token is due. */
+      struct timespec until;
+      cis__timespec_after(CLOCK_REALTIME, 1000 / p->c.owner_rate + 1, &until);
+      pthread_cond_timedwait(cv, p->mu, &until);
+    }
     if (!j) break; /* stopping, and nothing left */
     p->running++;
     p->lane_runs += w->lane;
@@ -633,6 +667,7 @@ cis__pool_admit cis__pool_submit_later(cis__pool *p, cis__pool_job *j, cis__pool
   if (p->running + p->queued + p->inlined >= p->c.workers + total) return CIS__POOL_FULL;
   o->active++;
   j->done = false;
+  j->waited = false;
   j->next = NULL;
   if (o->qtail) o->qtail->next = j;
   else o->qhead = j;

@@ -134,6 +134,10 @@ typedef struct cis__pool_owner {
   /* Its use on the cluster's other nodes, in the units of recent (0:
    * none there), set by cis__pool_remote. */
   atomic_uint_fast64_t remote;
+  /* Pacing (cis__pool_config.owner_rate; under mu): paced jobs it may
+   * start now, as of tokens_at (0: never paced yet, the bucket full). */
+  double tokens;
+  uint64_t tokens_at;
 } cis__pool_owner;
 
 /* A unit of work. The submitter owns it, and waits for done (cis__pool_wait)
@@ -148,6 +152,8 @@ typedef struct cis__pool_job {
   bool done;                           /* set by the worker (under mu) */
   pthread_cond_t cv;                   /* signalled when done; the submitter inits it */
   uint64_t cpu0;                       /* an inline job's thread CPU time when it began (ns) */
+  bool paced;                          /* counts against its owner's rate (owner_rate) */
+  bool waited;                         /* it waited for its owner's rate (under mu) */
 } cis__pool_job;
 
 /* One thread of the pool, as the watch sees it (fields under mu). */
@@ -191,6 +197,9 @@ typedef struct cis__pool_config {
   bool background;                     /* background work: threads at CIS__POOL_BACKGROUND_NICE, no
                                           watch (jobs never handed off, lowered or throttled); needs
                                           lane 0 */
+  unsigned owner_rate;                 /* paced jobs (cis__pool_job.paced) one owner may start a
+                                          second, with a burst of as many; the others wait their
+                                          turn in its queue; 0: no limit */
 } cis__pool_config;
 
 typedef struct cis__pool {
@@ -228,6 +237,7 @@ typedef struct cis__pool {
   uint64_t handoffs;                   /* long calls whose slot went to a fresh thread (metric) */
   uint64_t trims;                      /* memory handed back to the system while idle (metric) */
   uint64_t lane_runs;                  /* jobs run on the lane (metric) */
+  uint64_t paced;                      /* jobs that waited for their owner's rate (metric) */
   cis__pool_owner *_Atomic owners;     /* every owner that had a job (fairness), newest first */
   atomic_uint_fast64_t fair_at;        /* when the shares were last reviewed (ns), 0: never */
   atomic_bool reviewing;               /* a review runs (one at a time) */

@@ -159,6 +159,20 @@ static void serve_bad_setting_names_source(void **st) {
   expect(r, 2);
   has(r->err, "--lane-workers needs a whole number");
   free(r);
+  write_file(path_of(home, "config.json"), "{\"serve\": {\"tenant_registry_rate\": 1000001}}\n");
+  r = serve_once("--listen", "127.0.0.1:0", NULL);
+  expect(r, 2);
+  has(r->err, "tenant_registry_rate 0..1000000");
+  free(r);
+  write_file(path_of(home, "config.json"), "{\"serve\": {\"tenant_registry_rate\": \"fast\"}}\n");
+  r = serve_once("--listen", "127.0.0.1:0", NULL);
+  expect(r, 3);
+  has(r->err, "serve.tenant_registry_rate");
+  free(r);
+  r = serve_once("--listen", "127.0.0.1:0", "--tenant-registry-rate", "-1", NULL);
+  expect(r, 2);
+  has(r->err, "--tenant-registry-rate needs a whole number");
+  free(r);
   unlink(path_of(home, "config.json"));
 }
 
@@ -175,6 +189,7 @@ static void config_show_lists_serve_settings(void **st) {
   has(r->out, "serve.drain_timeout");
   has(r->out, "serve.inline_us");
   has(r->out, "serve.lane_workers");
+  has(r->out, "serve.tenant_registry_rate");
   const char *q = strstr(r->out, "serve.queue");
   assert_non_null(q);
   assert_true(strncmp(q, "serve.queue", 11) == 0);

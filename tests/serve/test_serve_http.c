@@ -25,6 +25,7 @@
 #include <sqlite3.h>
 
 #include "support/failed_open.h"
+#include "common/internal.h"
 #include "cis/cis_serve.h"
 #include "cis/cis_skill.h"
 #include "serve/http_client.h"
@@ -47,6 +48,7 @@ typedef struct srv_opts {
   uint32_t max_skills;   /* skills per tenant */
   uint64_t max_kv_keys;  /* KV keys of all a tenant's skills */
   uint64_t max_fs_files; /* nodes of all a tenant's db trees (reported only here) */
+  unsigned registry_rate; /* registry changes a tenant may start a second */
 } srv_opts;
 
 /* Starts a server on a fresh home with the given pool settings and
@@ -84,6 +86,7 @@ static srv *srv_start_with(size_t max_body, unsigned workers, unsigned queue, un
   c.skills.max_skills = o->max_skills;
   c.skills.max_kv_keys = o->max_kv_keys;
   c.skills.max_fs_files = o->max_fs_files;
+  c.tenant_registry_rate = o->registry_rate;
   if (cis_server_start(&c, &v->s) != CIS_OK) {
     fprintf(stderr, "server: %s\n", cis_errmsg(v->s));
     cis_server_free(v->s);
@@ -620,6 +623,43 @@ static void install_waits_on_the_background_pool_not_a_calls_worker(void **state
   pthread_join(rm.th, NULL);
   assert_int_equal(rm.status, 204);
   assert_int_equal(metric_u64(v, "cis_admin_workers"), 2);
+  srv_stop(v);
+}
+
+/* A tenant's installs and removals start at --tenant-registry-rate a
+ * second after a burst of as many: each waits its turn and succeeds (no
+ * 429 while its queue has room), counted in /metrics; another tenant's
+ * change is not held behind them. The default is 20 a second. */
+static void registry_changes_are_paced_per_tenant(void **state) {
+  (void)state;
+  srv *d = srv_start(256 * 1024, 1, 8, 0);
+  assert_non_null(d);
+  assert_int_equal(metric_u64(d, "cis_tenant_registry_rate"), CIS_SERVE_DEFAULT_REGISTRY_RATE);
+  srv_stop(d);
+  srv_opts o = {.registry_rate = 2};
+  srv *v = srv_start_with(256 * 1024, 1, 8, 0, &o);
+  assert_non_null(v);
+  assert_int_equal(metric_u64(v, "cis_tenant_registry_rate"), 2);
+  uint64_t t0 = cis__now_ns();
+  for (int i = 0; i < 3; i++) {
+    install(v, v->alice, "echo", "echo", "cis_v1", "");
+    assert_int_equal(status_of(v, "DELETE", "/v1/skills/echo", v->alice, NULL), 204);
+  }
+  /* Six changes at 2 a second after a burst of 2: 2 s at least. */
+  assert_true(cis__now_ns() - t0 >= 1900000000ull);
+  assert_true(metric_u64(v, "cis_registry_paced_total") >= 3);
+  /* Alice's bucket is empty; Bob's install goes on beside hers, which
+   * waits for its token (the order is test_serve_pool's). */
+  char *b = serve_install_request(g_dir, "echo", "echo", "cis_v1", "");
+  assert_non_null(b);
+  call mine;
+  call_start(&mine, v, v->alice, "/v1/skills", b);
+  install(v, v->bob, "echo", "echo", "cis_v1", "");
+  pthread_join(mine.th, NULL);
+  assert_int_equal(mine.status, 201);
+  free(b);
+  /* Lists and shows are reads: not paced. */
+  for (int i = 0; i < 10; i++) assert_int_equal(status_of(v, "GET", "/v1/skills", v->alice, NULL), 200);
   srv_stop(v);
 }
 
@@ -1313,6 +1353,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(full_queue_is_429_for_its_tenant_only),
       cmocka_unit_test(tenant_at_its_concurrency_cap_is_429_others_run),
       cmocka_unit_test(install_waits_on_the_background_pool_not_a_calls_worker),
+      cmocka_unit_test(registry_changes_are_paced_per_tenant),
       cmocka_unit_test(drain_finishes_calls_in_flight_and_refuses_new_ones_503),
       cmocka_unit_test_setup_teardown(trap_and_timeout_beside_a_healthy_call, setup, teardown),
       cmocka_unit_test(short_calls_run_inline_and_long_ones_move_to_a_worker),

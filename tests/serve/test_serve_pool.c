@@ -820,6 +820,67 @@ static void a_wake_left_for_after_the_unlock_runs_the_job(void **state) {
   pthread_cond_destroy(&c.pj.cv);
 }
 
+/* A pool with an owner rate (cis serve's registry changes) starts an
+ * owner's paced jobs at that rate after a burst of as many, the others
+ * waiting in its queue, in order; another owner's job is not held behind
+ * them. */
+static void owner_rate_paces_an_owners_jobs_and_no_one_elses(void **state) {
+  (void)state;
+  static cis__pool p;
+  cis__pool_config c = {.workers = 2, .queue = 16, .background = true, .owner_rate = 2};
+  assert_int_equal(cis__pool_start(&p, &c, &mu, &idle_cv), CIS_OK);
+  g_running = &p;
+  enum { N = 6 };
+  static cis__pool_owner owner_a, owner_b;
+  static test_job a[N], b;
+  uint64_t t0 = cis__now_ns();
+  pthread_mutex_lock(&mu);
+  for (int i = 0; i < N; i++) {
+    job_init(&a[i], run_short, &owner_a);
+    a[i].pj.paced = true;
+    assert_int_equal(cis__pool_submit(&p, &a[i].pj), CIS__POOL_ADMITTED);
+  }
+  pthread_mutex_unlock(&mu);
+  assert_true(wait_ran(&a[0], 2)); /* the burst */
+  job_init(&b, run_short, &owner_b);
+  b.pj.paced = true;
+  pthread_mutex_lock(&mu);
+  assert_int_equal(cis__pool_submit(&p, &b.pj), CIS__POOL_ADMITTED);
+  assert_true(wait_done(&b));
+  assert_false(a[N - 1].pj.done); /* 1.5 s of owner a's rate still ahead of it */
+  pthread_mutex_unlock(&mu);
+  for (int i = 0; i < N; i++) {
+    pthread_mutex_lock(&mu);
+    assert_true(wait_done(&a[i]));
+    pthread_mutex_unlock(&mu);
+    if (i > 0) assert_true(atomic_load(&a[i].order) > atomic_load(&a[i - 1].order));
+  }
+  /* N jobs at 2 a second after a burst of 2: (N - 2) / 2 s at least. */
+  assert_true(cis__now_ns() - t0 >= (uint64_t)(N - 2) * 500000000ull - 20000000ull);
+  pthread_mutex_lock(&mu);
+  assert_true(p.paced >= N - 3);
+  pthread_mutex_unlock(&mu);
+  /* Its bucket emptied, a paced job waits for the next token (half a
+   * second at 2 a second), and is counted. */
+  static test_job a_more;
+  job_init(&a_more, run_short, &owner_a);
+  a_more.pj.paced = true;
+  pthread_mutex_lock(&mu);
+  uint64_t paced = p.paced, t1 = cis__now_ns();
+  owner_a.tokens = 0;
+  owner_a.tokens_at = t1;
+  assert_int_equal(cis__pool_submit(&p, &a_more.pj), CIS__POOL_ADMITTED);
+  assert_true(wait_done(&a_more));
+  assert_true(cis__now_ns() - t1 >= 480000000ull);
+  assert_int_equal(p.paced, paced + 1);
+  pthread_mutex_unlock(&mu);
+  cis__pool_stop(&p);
+  g_running = NULL;
+  for (int i = 0; i < N; i++) pthread_cond_destroy(&a[i].pj.cv);
+  pthread_cond_destroy(&b.pj.cv);
+  pthread_cond_destroy(&a_more.pj.cv);
+}
+
 /* Owners are served in turn: behind one owner's queue of waiting jobs,
  * another owner's job runs next-but-one, not last. And one owner alone
  * may fill every worker and its queue (no cap of its own by default). */
@@ -1193,6 +1254,7 @@ int main(void) {
       cmocka_unit_test_teardown(owners_served_in_turn_and_one_alone_uses_every_worker, teardown),
       cmocka_unit_test_teardown(pool_without_workers_is_refused, teardown),
       cmocka_unit_test_teardown(background_pool_keeps_a_long_job_on_its_thread, teardown),
+      cmocka_unit_test_teardown(owner_rate_paces_an_owners_jobs_and_no_one_elses, teardown),
       cmocka_unit_test_teardown(owner_over_its_share_runs_on_the_lane_and_others_do_not, teardown),
       cmocka_unit_test_teardown(owner_alone_is_never_over_its_share, teardown),
       cmocka_unit_test_teardown(owner_over_its_share_comes_back, teardown),
