@@ -287,6 +287,16 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
 #define I64_BIN(name, EXPR) I64_BIN4(name, NOCHECK, EXPR)
 #define I64_DIV(name, CHECK, EXPR) I64_BIN4(name, CHECK, EXPR)
 
+/* A shift or rotate by a constant fused into xor or or (ops.def): both
+ * slots read before the destination is written. */
+#define SH_BIT(name, T, W, OUT, SH, BOP)                         \
+  CASE(name) {                                                \
+    T x = SL(2).W, o = SL(3).W;                               \
+    uint32_t k = P(4);                                        \
+    OUT((SH) BOP o);                                          \
+    ADV(5);                                                   \
+    NEXT();                                                   \
+  }
 /* Unary ops: UN_I produces an integer (iacc), UN_F64 an f64 (dacc), UN
  * neither (its result is rarely the next instruction's operand). */
 #define UN(name, EXPR)                                        \
@@ -1329,6 +1339,13 @@ dispatch:
     ADV(5);
     NEXT();
   }
+  /* ops.def: a shift by a constant into xor or or (k already masked) */
+  SH_BIT(i32_shl_xor, uint32_t, u32, OUT_I32, x << k, ^)
+  SH_BIT(i32_shr_u_xor, uint32_t, u32, OUT_I32, x >> k, ^)
+  SH_BIT(i32_rotl_xor, uint32_t, u32, OUT_I32, rotl32(x, k), ^)
+  SH_BIT(i32_shl_or, uint32_t, u32, OUT_I32, x << k, |)
+  SH_BIT(i32_shr_u_or, uint32_t, u32, OUT_I32, x >> k, |)
+  SH_BIT(i32_rotl_or, uint32_t, u32, OUT_I32, rotl32(x, k), |)
   I32_BIN(i32_shl, a << (b & 31))
   I32_BIN(i32_shr_s, (int32_t)a >> (b & 31))
   I32_BIN(i32_shr_u, a >> (b & 31))
@@ -1370,6 +1387,12 @@ dispatch:
   I64_BIN(i64_shr_u, a >> (b & 63))
   I64_BIN(i64_rotl, rotl64(a, b))
   I64_BIN(i64_rotr, rotr64(a, b))
+  SH_BIT(i64_shl_xor, uint64_t, u64, OUT_I64, x << k, ^)
+  SH_BIT(i64_shr_u_xor, uint64_t, u64, OUT_I64, x >> k, ^)
+  SH_BIT(i64_rotl_xor, uint64_t, u64, OUT_I64, rotl64(x, k), ^)
+  SH_BIT(i64_shl_or, uint64_t, u64, OUT_I64, x << k, |)
+  SH_BIT(i64_shr_u_or, uint64_t, u64, OUT_I64, x >> k, |)
+  SH_BIT(i64_rotl_or, uint64_t, u64, OUT_I64, rotl64(x, k), |)
 
   /* ------------------------------------------------------------ f32 */
   F32_CMP(f32_eq, ==)

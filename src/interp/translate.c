@@ -597,6 +597,7 @@ static void init_prod(uint8_t *prod) {
       CIS__IOP_f64_promote_f32,
   };
   for (size_t i = 0; i < CIS_ARRAY_LEN(ints); i++) prod[ints[i]] = ACC_I;
+  for (int k = 0; k < 6; k++) prod[CIS__IOP_i32_shl_xor + k] = prod[CIS__IOP_i64_shl_xor + k] = ACC_I;
   for (size_t i = 0; i < CIS_ARRAY_LEN(f64s); i++) prod[f64s[i]] = ACC_D;
 }
 
@@ -1380,6 +1381,35 @@ static bool fuse_shl_add(tr *t, uint32_t pa, uint32_t sa, uint32_t sb, uint32_t 
   return true;
 }
 
+/* i32.xor or i32.or (i64) of the slots sa, sb (entries pa, pa + 1) into
+ * d, when the last instruction is a shl, shr_u or rotl by a constant that
+ * computed one of them: both become one op, d = (x SH k) OP other, at the
+ * shift's place (ops.def, i32_shl_xor ...). */
+static bool fuse_shift_bitop(tr *t, int ss, uint32_t pa, uint32_t sa, uint32_t sb, uint32_t d) {
+  bool w = ss == CIS__IOP_i64_xor_ss || ss == CIS__IOP_i64_or_ss;
+  const int shifts[3] = {w ? CIS__IOP_i64_shl_si : CIS__IOP_i32_shl_si,
+                         w ? CIS__IOP_i64_shr_u_si : CIS__IOP_i32_shr_u_si,
+                         w ? CIS__IOP_i64_rotl_si : CIS__IOP_i32_rotl_si};
+  int sh = 0;
+  while (sh < 3 && t->last_op != shifts[sh] && t->last_op != shifts[sh] + 2) sh++; /* _si, _ai */
+  if (sh == 3) return false;
+  uint32_t other;
+  if (last_feeds(t, pa + 1, sb)) other = sa;
+  else if (last_feeds(t, pa, sa)) other = sb;
+  else return false;
+  uint32_t x = t->code[t->last_dest + 1], k = t->code[t->last_dest + 2] & (w ? 63 : 31);
+  withdraw(t);
+  int id = ss == CIS__IOP_i32_xor_ss ? CIS__IOP_i32_shl_xor
+         : ss == CIS__IOP_i32_or_ss  ? CIS__IOP_i32_shl_or
+         : ss == CIS__IOP_i64_xor_ss ? CIS__IOP_i64_shl_xor
+                                     : CIS__IOP_i64_shl_or;
+  op_d(t, id + sh, d);
+  put(t, x);
+  put(t, other);
+  put(t, k);
+  return true;
+}
+
 /* A load of family id (its plain op) at the address entry at position
  * p into d (its operands up to the offset, which the caller puts), when the last instruction computed that address as a
  * scaled index: i32_shl_add (or i32.add, a shift of 0) into e's own slot,
@@ -1487,6 +1517,13 @@ static void binop(tr *t, const numop *n) {
       return;
     }
     if (n->ss == CIS__IOP_i32_add_ss && fuse_shl_add(t, pa, sa, sb, d)) {
+      pop(t, 2);
+      push_slot(t);
+      return;
+    }
+    if ((n->ss == CIS__IOP_i32_xor_ss || n->ss == CIS__IOP_i32_or_ss || n->ss == CIS__IOP_i64_xor_ss ||
+         n->ss == CIS__IOP_i64_or_ss) &&
+        fuse_shift_bitop(t, n->ss, pa, sa, sb, d)) {
       pop(t, 2);
       push_slot(t);
       return;

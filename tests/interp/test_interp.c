@@ -1017,6 +1017,64 @@ static void translator_fuses_int_load_add(void **state) {
   done(&x);
 }
 
+static uint32_t rol32(uint32_t x, unsigned k) { return k ? (x << k) | (x >> (32 - k)) : x; }
+static uint64_t rol64(uint64_t x, unsigned k) { return k ? (x << k) | (x >> (64 - k)) : x; }
+
+/* i32/i64 shl, shr_u and rotl by a constant into xor or or: one op,
+ * whichever operand the shift is, counts mod the width; shr_s and a shift
+ * tee'd into a local stay apart; fuel as the wasm instructions. */
+static void translator_fuses_shift_bitops(void **state) {
+  (void)state;
+  fx x = open_fx("multi", NULL, 0);
+  cis_instance *in = x.inst;
+  int total = 0;
+  assert_int_equal(count_ops(in, "shift_bits32a", "i32_shl_xor", NULL), 1);
+  assert_int_equal(count_ops(in, "shift_bits32a", "i32_shr_u_or", NULL), 1);
+  assert_int_equal(count_ops(in, "shift_bits32a", "i32_rotl_xor", &total), 1);
+  assert_int_equal(total, 4); /* and return */
+  assert_int_equal(count_ops(in, "shift_bits32b", "i32_shr_u_xor", NULL), 1);
+  assert_int_equal(count_ops(in, "shift_bits32b", "i32_shl_or", NULL), 1);
+  assert_int_equal(count_ops(in, "shift_bits32b", "i32_rotl_or", NULL), 1);
+  assert_int_equal(count_ops(in, "shift_bits64a", "i64_shl_xor", NULL), 1);
+  assert_int_equal(count_ops(in, "shift_bits64a", "i64_shr_u_or", NULL), 1);
+  assert_int_equal(count_ops(in, "shift_bits64a", "i64_rotl_xor", &total), 1);
+  assert_int_equal(total, 4);
+  assert_int_equal(count_ops(in, "shift_bits64b", "i64_shr_u_xor", NULL), 1);
+  assert_int_equal(count_ops(in, "shift_bits64b", "i64_shl_or", NULL), 1);
+  assert_int_equal(count_ops(in, "shift_bits64b", "i64_rotl_or", NULL), 1);
+  assert_int_equal(count_ops(in, "shift_bits_kept", "i32_shr_s", NULL), 1);
+  assert_int_equal(count_ops(in, "shift_bits_kept", "i32_shl_si", NULL), 1);
+  assert_int_equal(count_ops(in, "shift_bits_kept", "i32_shl_xor", NULL), 0);
+  assert_int_equal(count_ops(in, "shift_bits_loop", "i32_rotl_xor", NULL), 1);
+
+  const uint32_t xs[] = {0, 1, 0x80000001u, 0xdeadbeefu, 0x12345678u};
+  for (size_t i = 0; i < (sizeof xs / sizeof xs[0]); i++) {
+    uint32_t a = xs[i], b = xs[(i + 2) % (sizeof xs / sizeof xs[0])] ^ 0x5a5a5a5au;
+    uint64_t a64 = ((uint64_t)a << 32) | (a ^ 0x0f0f0f0fu), b64 = ((uint64_t)b << 29) ^ a;
+    assert_int_equal(U32(in, "shift_bits32a", vi32((int32_t)a), vi32((int32_t)b)),
+                     (((a << 3) ^ b) | (a >> 29)) ^ rol32(a, 7));
+    assert_int_equal(U32(in, "shift_bits32b", vi32((int32_t)a), vi32((int32_t)b)),
+                     (b ^ (a >> 1)) | (a << 4) | rol32(a, 12));
+    assert_int_equal(U64(in, "shift_bits64a", vi64((int64_t)a64), vi64((int64_t)b64)),
+                     (((a64 << 3) ^ b64) | (a64 >> 61)) ^ rol64(a64, 7));
+    assert_int_equal(U64(in, "shift_bits64b", vi64((int64_t)a64), vi64((int64_t)b64)),
+                     (b64 ^ (a64 >> 1)) | (a64 << 4) | rol64(a64, 44));
+    assert_int_equal(U32(in, "shift_bits_kept", vi32((int32_t)a), vi32((int32_t)b)),
+                     (uint32_t)((((int32_t)a >> 4) ^ (int32_t)b) + ((a << 2) ^ b) + (a << 2)));
+  }
+  assert_int_equal(U32(in, "shift_bits_loop", vi32(3)), (rol32(rol32(3, 5) ^ 2, 5) ^ 1));
+  done(&x);
+
+  /* 15 instructions, then the loop's 12 per back edge taken (2). */
+  x = open_fx("multi", NULL, 15 + 2 * 12);
+  assert_int_equal(U32(x.inst, "shift_bits_loop", vi32(3)), 3137);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
+  done(&x);
+  x = open_fx("multi", NULL, 15 + 2 * 12 - 1);
+  TRAPS(x.inst, "shift_bits_loop", 1, CIS_EFUEL, vi32(3));
+  done(&x);
+}
+
 /* ----------------------------------------------------------------- fuel */
 
 /* The fuel unit is one wasm instruction: sum_below's body has 19, its loop
@@ -1120,6 +1178,7 @@ int main(void) {
       cmocka_unit_test(translator_fuses_scaled_index_loads),
       cmocka_unit_test(translator_fuses_load_compare_branch),
       cmocka_unit_test(translator_fuses_int_load_add),
+      cmocka_unit_test(translator_fuses_shift_bitops),
       cmocka_unit_test(fuel_counts_wasm_instructions),
       cmocka_unit_test(calls_keep_depth_and_fuel_exact),
   };
