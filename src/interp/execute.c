@@ -483,6 +483,23 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
   CASE(name##_v) STORE_AT((uint64_t)SL(1).u32 + P(3), T, iacc, 4)                       \
   CASE(name##_add) STORE_AT((uint64_t)(uint32_t)(SL(1).u32 + P(3)) + P(4), T, SL(2).u64, 5) \
   CASE(name##_add_v) STORE_AT((uint64_t)(uint32_t)(SL(1).u32 + P(3)) + P(4), T, iacc, 5)
+/* A store, then the i32.add whose destination is unit K (ops.def, the
+ * "_then_add" ops): both forms of the add. */
+#define STORE_ADD_AT(EA, T, VAL, K, B)                        \
+  {                                                           \
+    uint64_t ea = (EA);                                       \
+    if (UNLIKELY(ea + sizeof(T) > msize)) goto mem_oob;       \
+    T v = (T)(VAL);                                           \
+    memcpy(mbase + ea, &v, sizeof v);                         \
+    uint64_t r_ = (uint32_t)(SL((K) + 1).u32 + (B));          \
+    SL(K).u64 = r_;                                           \
+    iacc = r_;                                                \
+    ADV((K) + 3);                                             \
+    NEXT();                                                   \
+  }
+#define STORE_ADD(name, EA, T, VAL, K)                                    \
+  CASE(name##_then_add_ss) STORE_ADD_AT(EA, T, VAL, K, SL((K) + 2).u32)  \
+  CASE(name##_then_add_si) STORE_ADD_AT(EA, T, VAL, K, P((K) + 2))
 /* The trapping float-to-int truncations, by the rows of WASM_TRUNCS
  * (wasm/numeric.h): NaN is an invalid conversion, a value whose integer
  * part does not fit an overflow. */
@@ -1167,6 +1184,13 @@ dispatch:
     ADV(5);
     NEXT();
   }
+  /* a store, then i32.add (ops.def: "_then_add") */
+  STORE_ADD(st8, (uint64_t)SL(1).u32 + P(3), uint8_t, SL(2).u64, 4)
+  STORE_ADD(st8_add, (uint64_t)(uint32_t)(SL(1).u32 + P(3)) + P(4), uint8_t, SL(2).u64, 5)
+  STORE_ADD(st32, (uint64_t)SL(1).u32 + P(3), uint32_t, SL(2).u64, 4)
+  STORE_ADD(st32_add_v, (uint64_t)(uint32_t)(SL(1).u32 + P(3)) + P(4), uint32_t, iacc, 5)
+  STORE_ADD(st64_add, (uint64_t)(uint32_t)(SL(1).u32 + P(3)) + P(4), uint64_t, SL(2).u64, 5)
+  STORE_ADD(stf64_v, (uint64_t)SL(1).u32 + P(3), double, dacc, 4)
   CASE(memx) {
     rc = memx(inst->memories[P(5)], P(6), (uint64_t)SL(2).u32 + P(4), &SL(1), &SL(3), P(7));
     if (UNLIKELY(rc != CIS_OK)) goto trapped;

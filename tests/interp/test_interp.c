@@ -1075,6 +1075,62 @@ static void translator_fuses_shift_bitops(void **state) {
   done(&x);
 }
 
+/* A store and the i32.add right after it are one op: the stores' forms
+ * (an address + imm, the value from a slot or an accumulator), the add's
+ * (a slot, an immediate), the sum wrapped, bounds, the trap at the store
+ * (the add not run), fuel as the wasm instructions. */
+static void translator_fuses_store_add(void **state) {
+  (void)state;
+  fx x = open_fx("mem", NULL, 0);
+  cis_instance *in = x.inst;
+  int total = 0;
+  assert_int_equal(count_ops(in, "store_step8", "st8_add_then_add_ss", &total), 1);
+  assert_int_equal(total, 3); /* and the back edge, return */
+  assert_int_equal(count_ops(in, "store_stepf64", "stf64_v_then_add_si", NULL), 1);
+  assert_int_equal(count_ops(in, "store_step32", "st32_add_v_then_add_si", NULL), 1);
+  assert_int_equal(count_ops(in, "store_step64", "st64_add_then_add_si", NULL), 1);
+  assert_int_equal(count_ops(in, "store_step64", "st32_then_add_ss", &total), 1);
+  assert_int_equal(total, 3);
+  assert_int_equal(count_ops(in, "idx_load8", "ld8_u_x", NULL), 1); /* the load's, not the store's */
+
+  assert_int_equal(U32(in, "store_step8", vi32(100), vi32(110), vi32(3), vi32(0x5a)), 112);
+  for (int a = 4101; a <= 4110; a++) assert_int_equal(byte_at(in, a), (a - 4101) % 3 == 0 ? 0x5a : 0);
+  /* p + 1000 wraps to 0; the add wraps too */
+  assert_int_equal(U32(in, "store_step8", vi32(-1000), vi32(0), vi32(5), vi32(0x77)), (uint32_t)-995);
+  assert_int_equal(byte_at(in, 3001), 0x77);
+  assert_int_equal(U32(in, "store_step8", vi32(-2), vi32(1), vi32(3), vi32(0x66)), 1);
+  assert_int_equal(byte_at(in, 3999), 0x66);
+  assert_int_equal(U32(in, "store_stepf64", vi32(24), vi32(48), vf64(1.0)), 48);
+  assert_true(F64(in, "f64_sub_load", vf64(10.0), vi32(3011 + 40 - 8)) == 8.5);
+  assert_int_equal(U32(in, "store_step32", vi32(16), vi32(4), vi32(5)), 4);
+  assert_int_equal(U64(in, "load32_u64", vi32(16 + 16 + 3021)), 15);
+  assert_int_equal(U64(in, "load32_u64", vi32(8 + 16 + 3021)), 15);
+  assert_int_equal(U32(in, "store_step64", vi32(0), vi32(7), vi64(0x0102030405060708ll)), 6);
+  assert_int_equal(U64(in, "load64", vi32(8 + 3031)), 0x0102030405060708ull);
+  assert_int_equal(U64(in, "load32_u64", vi32(3061)), 7);
+  assert_int_equal(U32(in, "store_step64", vi32(100), vi32(7), vi64(1)), 106);
+
+  /* The second store is one byte past the end: the trap is the store's,
+   * the byte before it written. */
+  const uint8_t st8[] = {0x3a, 0x00, 0xb9, 0x17}, st32[] = {0x36, 0x02, 0xcd, 0x17};
+  const uint8_t stf64[] = {0x39, 0x03, 0xc3, 0x17};
+  expect_oob_at(in, "store_step8", ARGS(vi32(65536 - 4001 - 2), vi32(70000), vi32(1), vi32(9)), st8,
+                sizeof st8);
+  assert_int_equal(byte_at(in, 65535), 9);
+  expect_oob_at(in, "store_step32", ARGS(vi32(65536 - 3021 - 16 - 3), vi32(0), vi32(1)), st32, sizeof st32);
+  expect_oob_at(in, "store_stepf64", ARGS(vi32(65536 - 3011 - 16), vi32(70000), vf64(0)), stf64, sizeof stf64);
+  done(&x);
+
+  /* 17 instructions, then the loop's 14 per back edge taken (3). */
+  x = open_fx("mem", NULL, 17 + 3 * 14);
+  assert_int_equal(U32(x.inst, "store_step8", vi32(100), vi32(110), vi32(3), vi32(1)), 112);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
+  done(&x);
+  x = open_fx("mem", NULL, 17 + 3 * 14 - 1);
+  TRAPS(x.inst, "store_step8", 1, CIS_EFUEL, vi32(100), vi32(110), vi32(3), vi32(1));
+  done(&x);
+}
+
 /* ----------------------------------------------------------------- fuel */
 
 /* The fuel unit is one wasm instruction: sum_below's body has 19, its loop
@@ -1179,6 +1235,7 @@ int main(void) {
       cmocka_unit_test(translator_fuses_load_compare_branch),
       cmocka_unit_test(translator_fuses_int_load_add),
       cmocka_unit_test(translator_fuses_shift_bitops),
+      cmocka_unit_test(translator_fuses_store_add),
       cmocka_unit_test(fuel_counts_wasm_instructions),
       cmocka_unit_test(calls_keep_depth_and_fuel_exact),
   };
