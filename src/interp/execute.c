@@ -1370,6 +1370,11 @@ dispatch:
   SH_BIT(i32_shl_or, uint32_t, u32, OUT_I32, x << k, |)
   SH_BIT(i32_shr_u_or, uint32_t, u32, OUT_I32, x >> k, |)
   SH_BIT(i32_rotl_or, uint32_t, u32, OUT_I32, rotl32(x, k), |)
+  CASE(i32_add_eqz) {
+    OUT_I32(SL(3).u32 + (SL(2).u32 == 0));
+    ADV(4);
+    NEXT();
+  }
   I32_BIN(i32_shl, a << (b & 31))
   I32_BIN(i32_shr_s, (int32_t)a >> (b & 31))
   I32_BIN(i32_shr_u, a >> (b & 31))
@@ -1417,6 +1422,11 @@ dispatch:
   SH_BIT(i64_shl_or, uint64_t, u64, OUT_I64, x << k, |)
   SH_BIT(i64_shr_u_or, uint64_t, u64, OUT_I64, x >> k, |)
   SH_BIT(i64_rotl_or, uint64_t, u64, OUT_I64, rotl64(x, k), |)
+  CASE(i64_add_eqz) {
+    OUT_I64(SL(3).u64 + (SL(2).u32 == 0));
+    ADV(4);
+    NEXT();
+  }
 
   /* ------------------------------------------------------------ f32 */
   F32_CMP(f32_eq, ==)

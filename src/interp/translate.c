@@ -598,6 +598,7 @@ static void init_prod(uint8_t *prod) {
   };
   for (size_t i = 0; i < CIS_ARRAY_LEN(ints); i++) prod[ints[i]] = ACC_I;
   for (int k = 0; k < 6; k++) prod[CIS__IOP_i32_shl_xor + k] = prod[CIS__IOP_i64_shl_xor + k] = ACC_I;
+  prod[CIS__IOP_i32_add_eqz] = prod[CIS__IOP_i64_add_eqz] = ACC_I;
   for (size_t i = 0; i < CIS_ARRAY_LEN(f64s); i++) prod[f64s[i]] = ACC_D;
 }
 
@@ -1438,6 +1439,24 @@ static bool fuse_shift_bitop(tr *t, int ss, uint32_t pa, uint32_t sa, uint32_t s
   return true;
 }
 
+/* i32.add (i64.add) of the slots sa, sb (entries pa, pa + 1) into d, when
+ * the last instruction is an i32.eqz that computed one of them (for i64,
+ * through an i64.extend_i32_u that cost nothing): one op, d = other +
+ * (x == 0), at the eqz's place. */
+static bool fuse_eqz_add(tr *t, int ss, uint32_t pa, uint32_t sa, uint32_t sb, uint32_t d) {
+  if (t->last_op != CIS__IOP_i32_eqz) return false;
+  uint32_t other;
+  if (last_feeds(t, pa + 1, sb)) other = sa;
+  else if (last_feeds(t, pa, sa)) other = sb;
+  else return false;
+  uint32_t x = t->code[t->last_dest + 1];
+  withdraw(t);
+  op_d(t, ss == CIS__IOP_i32_add_ss ? CIS__IOP_i32_add_eqz : CIS__IOP_i64_add_eqz, d);
+  put(t, x);
+  put(t, other);
+  return true;
+}
+
 /* A load of family id (its plain op) at the address entry at position
  * p into d (its operands up to the offset, which the caller puts), when the last instruction computed that address as a
  * scaled index: i32_shl_add (or i32.add, a shift of 0) into e's own slot,
@@ -1581,6 +1600,11 @@ static void binop(tr *t, const numop *n) {
       return;
     }
     if (n->ss == CIS__IOP_i32_add_ss && fuse_shl_add(t, pa, sa, sb, d)) {
+      pop(t, 2);
+      push_slot(t);
+      return;
+    }
+    if ((n->ss == CIS__IOP_i32_add_ss || n->ss == CIS__IOP_i64_add_ss) && fuse_eqz_add(t, n->ss, pa, sa, sb, d)) {
       pop(t, 2);
       push_slot(t);
       return;

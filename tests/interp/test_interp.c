@@ -1075,6 +1075,41 @@ static void translator_fuses_shift_bitops(void **state) {
   done(&x);
 }
 
+/* i32.eqz into i32.add or (through i64.extend_i32_u) i64.add: one op,
+ * either operand order, all 32 bits of x tested; fuel as the wasm
+ * instructions. */
+static void translator_fuses_eqz_add(void **state) {
+  (void)state;
+  fx x = open_fx("multi", NULL, 0);
+  cis_instance *in = x.inst;
+  int total = 0;
+  assert_int_equal(count_ops(in, "count_zeros", "i32_add_eqz", &total), 2);
+  assert_int_equal(total, 3); /* and return */
+  assert_int_equal(count_ops(in, "count_zeros64", "i64_add_eqz", &total), 1);
+  assert_int_equal(total, 2);
+  assert_int_equal(count_ops(in, "count_zeros_loop", "i64_add_eqz", NULL), 1);
+  assert_int_equal(count_ops(in, "count_zeros_loop", "i32_eqz", NULL), 0);
+
+  assert_int_equal(U32(in, "count_zeros", vi32(0), vi32(0), vi32(-1)), 1);
+  assert_int_equal(U32(in, "count_zeros", vi32(0), vi32(0x80000000), vi32(5)), 6);
+  assert_int_equal(U32(in, "count_zeros", vi32(0x10000), vi32(0), vi32(5)), 6);
+  assert_int_equal(U64(in, "count_zeros64", vi32(0), vi64(-1)), 0);
+  assert_int_equal(U64(in, "count_zeros64", vi32(0), vi64(0xffffffffll)), 0x100000000ull);
+  assert_int_equal(U64(in, "count_zeros64", vi32(-1), vi64(7)), 7);
+  /* 1..10 masked with 3: 4 and 8 are zero */
+  assert_int_equal(U64(in, "count_zeros_loop", vi32(10), vi32(3)), 2);
+  done(&x);
+
+  /* 17 instructions, then the loop's 14 per back edge taken (n - 1). */
+  x = open_fx("multi", NULL, 17 + 9 * 14);
+  assert_int_equal(U64(x.inst, "count_zeros_loop", vi32(10), vi32(3)), 2);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
+  done(&x);
+  x = open_fx("multi", NULL, 17 + 9 * 14 - 1);
+  TRAPS(x.inst, "count_zeros_loop", 1, CIS_EFUEL, vi32(10), vi32(3));
+  done(&x);
+}
+
 /* A store and the i32.add right after it are one op: the stores' forms
  * (an address + imm, the value from a slot or an accumulator), the add's
  * (a slot, an immediate), the sum wrapped, bounds, the trap at the store
@@ -1236,6 +1271,7 @@ int main(void) {
       cmocka_unit_test(translator_fuses_int_load_add),
       cmocka_unit_test(translator_fuses_shift_bitops),
       cmocka_unit_test(translator_fuses_store_add),
+      cmocka_unit_test(translator_fuses_eqz_add),
       cmocka_unit_test(fuel_counts_wasm_instructions),
       cmocka_unit_test(calls_keep_depth_and_fuel_exact),
   };

@@ -232,4 +232,17 @@
       (local.set $h (i32.xor (i32.rotl (local.get $h) (i32.const 5)) (local.get $n)))
       (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
     local.get $h)
+  ;; i32.eqz added to a count (i32, and i64 through extend): one op each.
+  (func (export "count_zeros") (param $a i32) (param $b i32) (param $c i32) (result i32)
+    (i32.add (i32.add (i32.eqz (local.get $a)) (local.get $c)) (i32.eqz (local.get $b))))
+  (func (export "count_zeros64") (param $a i32) (param $n i64) (result i64)
+    (i64.add (local.get $n) (i64.extend_i32_u (i32.eqz (local.get $a)))))
+  ;; zeros among n, n - 1, ... 1 after masking with m, counted in a loop.
+  (func (export "count_zeros_loop") (param $n i32) (param $m i32) (result i64)
+    (local $k i64)
+    (loop $l
+      (local.set $k (i64.add (i64.extend_i32_u (i32.eqz (i32.and (local.get $n) (local.get $m))))
+                             (local.get $k)))
+      (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
+    local.get $k)
 )
