@@ -287,6 +287,16 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
 #define I64_BIN(name, EXPR) I64_BIN4(name, NOCHECK, EXPR)
 #define I64_DIV(name, CHECK, EXPR) I64_BIN4(name, CHECK, EXPR)
 
+/* A shift or rotate by a constant fused into xor or or (ops.def): both
+ * slots read before the destination is written. */
+#define SH_BIT(name, T, W, OUT, SH, BOP)                         \
+  CASE(name) {                                                \
+    T x = SL(2).W, o = SL(3).W;                               \
+    uint32_t k = P(4);                                        \
+    OUT((SH) BOP o);                                          \
+    ADV(5);                                                   \
+    NEXT();                                                   \
+  }
 /* Unary ops: UN_I produces an integer (iacc), UN_F64 an f64 (dacc), UN
  * neither (its result is rarely the next instruction's operand). */
 #define UN(name, EXPR)                                        \
@@ -473,6 +483,23 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
   CASE(name##_v) STORE_AT((uint64_t)SL(1).u32 + P(3), T, iacc, 4)                       \
   CASE(name##_add) STORE_AT((uint64_t)(uint32_t)(SL(1).u32 + P(3)) + P(4), T, SL(2).u64, 5) \
   CASE(name##_add_v) STORE_AT((uint64_t)(uint32_t)(SL(1).u32 + P(3)) + P(4), T, iacc, 5)
+/* A store, then the i32.add whose destination is unit K (ops.def, the
+ * "_then_add" ops): both forms of the add. */
+#define STORE_ADD_AT(EA, T, VAL, K, B)                        \
+  {                                                           \
+    uint64_t ea = (EA);                                       \
+    if (UNLIKELY(ea + sizeof(T) > msize)) goto mem_oob;       \
+    T v = (T)(VAL);                                           \
+    memcpy(mbase + ea, &v, sizeof v);                         \
+    uint64_t r_ = (uint32_t)(SL((K) + 1).u32 + (B));          \
+    SL(K).u64 = r_;                                           \
+    iacc = r_;                                                \
+    ADV((K) + 3);                                             \
+    NEXT();                                                   \
+  }
+#define STORE_ADD(name, EA, T, VAL, K)                                    \
+  CASE(name##_then_add_ss) STORE_ADD_AT(EA, T, VAL, K, SL((K) + 2).u32)  \
+  CASE(name##_then_add_si) STORE_ADD_AT(EA, T, VAL, K, P((K) + 2))
 /* The trapping float-to-int truncations, by the rows of WASM_TRUNCS
  * (wasm/numeric.h): NaN is an invalid conversion, a value whose integer
  * part does not fit an overflow. */
@@ -1157,6 +1184,13 @@ dispatch:
     ADV(5);
     NEXT();
   }
+  /* a store, then i32.add (ops.def: "_then_add") */
+  STORE_ADD(st8, (uint64_t)SL(1).u32 + P(3), uint8_t, SL(2).u64, 4)
+  STORE_ADD(st8_add, (uint64_t)(uint32_t)(SL(1).u32 + P(3)) + P(4), uint8_t, SL(2).u64, 5)
+  STORE_ADD(st32, (uint64_t)SL(1).u32 + P(3), uint32_t, SL(2).u64, 4)
+  STORE_ADD(st32_add_v, (uint64_t)(uint32_t)(SL(1).u32 + P(3)) + P(4), uint32_t, iacc, 5)
+  STORE_ADD(st64_add, (uint64_t)(uint32_t)(SL(1).u32 + P(3)) + P(4), uint64_t, SL(2).u64, 5)
+  STORE_ADD(stf64_v, (uint64_t)SL(1).u32 + P(3), double, dacc, 4)
   CASE(memx) {
     rc = memx(inst->memories[P(5)], P(6), (uint64_t)SL(2).u32 + P(4), &SL(1), &SL(3), P(7));
     if (UNLIKELY(rc != CIS_OK)) goto trapped;
@@ -1329,6 +1363,18 @@ dispatch:
     ADV(5);
     NEXT();
   }
+  /* ops.def: a shift by a constant into xor or or (k already masked) */
+  SH_BIT(i32_shl_xor, uint32_t, u32, OUT_I32, x << k, ^)
+  SH_BIT(i32_shr_u_xor, uint32_t, u32, OUT_I32, x >> k, ^)
+  SH_BIT(i32_rotl_xor, uint32_t, u32, OUT_I32, rotl32(x, k), ^)
+  SH_BIT(i32_shl_or, uint32_t, u32, OUT_I32, x << k, |)
+  SH_BIT(i32_shr_u_or, uint32_t, u32, OUT_I32, x >> k, |)
+  SH_BIT(i32_rotl_or, uint32_t, u32, OUT_I32, rotl32(x, k), |)
+  CASE(i32_add_eqz) {
+    OUT_I32(SL(3).u32 + (SL(2).u32 == 0));
+    ADV(4);
+    NEXT();
+  }
   I32_BIN(i32_shl, a << (b & 31))
   I32_BIN(i32_shr_s, (int32_t)a >> (b & 31))
   I32_BIN(i32_shr_u, a >> (b & 31))
@@ -1370,6 +1416,17 @@ dispatch:
   I64_BIN(i64_shr_u, a >> (b & 63))
   I64_BIN(i64_rotl, rotl64(a, b))
   I64_BIN(i64_rotr, rotr64(a, b))
+  SH_BIT(i64_shl_xor, uint64_t, u64, OUT_I64, x << k, ^)
+  SH_BIT(i64_shr_u_xor, uint64_t, u64, OUT_I64, x >> k, ^)
+  SH_BIT(i64_rotl_xor, uint64_t, u64, OUT_I64, rotl64(x, k), ^)
+  SH_BIT(i64_shl_or, uint64_t, u64, OUT_I64, x << k, |)
+  SH_BIT(i64_shr_u_or, uint64_t, u64, OUT_I64, x >> k, |)
+  SH_BIT(i64_rotl_or, uint64_t, u64, OUT_I64, rotl64(x, k), |)
+  CASE(i64_add_eqz) {
+    OUT_I64(SL(3).u64 + (SL(2).u32 == 0));
+    ADV(4);
+    NEXT();
+  }
 
   /* ------------------------------------------------------------ f32 */
   F32_CMP(f32_eq, ==)

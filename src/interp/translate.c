@@ -597,6 +597,8 @@ static void init_prod(uint8_t *prod) {
       CIS__IOP_f64_promote_f32,
   };
   for (size_t i = 0; i < CIS_ARRAY_LEN(ints); i++) prod[ints[i]] = ACC_I;
+  for (int k = 0; k < 6; k++) prod[CIS__IOP_i32_shl_xor + k] = prod[CIS__IOP_i64_shl_xor + k] = ACC_I;
+  prod[CIS__IOP_i32_add_eqz] = prod[CIS__IOP_i64_add_eqz] = ACC_I;
   for (size_t i = 0; i < CIS_ARRAY_LEN(f64s); i++) prod[f64s[i]] = ACC_D;
 }
 
@@ -614,12 +616,39 @@ static void emit_mov(tr *t, uint32_t d, uint32_t s) {
   put(t, s);
 }
 
+/* The stores that take the i32.add right after them: the store, its
+ * "_then_add_ss" op (ops.def; _si follows it). */
+static const int16_t store_adds[][2] = {
+    {CIS__IOP_st8, CIS__IOP_st8_then_add_ss},
+    {CIS__IOP_st8_add, CIS__IOP_st8_add_then_add_ss},
+    {CIS__IOP_st32, CIS__IOP_st32_then_add_ss},
+    {CIS__IOP_st32_add_v, CIS__IOP_st32_add_v_then_add_ss},
+    {CIS__IOP_st64_add, CIS__IOP_st64_add_then_add_ss},
+    {CIS__IOP_stf64_v, CIS__IOP_stf64_v_then_add_ss},
+};
+static bool fuse_store_add(tr *t, uint32_t sa, uint32_t b, bool imm, uint32_t d);
+
+/* Takes the add back out of the last instruction, a "_then_add" op: the
+ * store alone again, the accumulators as the store left them. */
+static void unfuse_store_add(tr *t) {
+  size_t i = 0;
+  while (store_adds[i][1] != t->last_op && store_adds[i][1] + 1 != t->last_op) i++;
+  put_head(t, t->last_start, store_adds[i][0]);
+  t->last_op = store_adds[i][0];
+  t->ncode = t->last_dest;
+  if (t->ncode < t->low) t->low = t->ncode;
+  t->last_dest = t->last_dest_any = NONE;
+  t->acc_slot = UINT32_MAX;
+  t->acc_kind = ACC_NONE;
+}
+
 /* d = base + imm (i32). */
 static void emit_add(tr *t, uint32_t d, uint32_t base, uint32_t imm) {
   if (imm == 0) {
     if (d != base) emit_mov(t, d, base);
     return;
   }
+  if (fuse_store_add(t, base, imm, true, d)) return;
   op_d(t, in_acc(t, base, ACC_I) ? CIS__IOP_i32_add_ai : CIS__IOP_i32_add_si, d);
   put(t, base);
   put(t, imm);
@@ -1352,7 +1381,8 @@ static bool zero_extended(const tr *t, uint32_t p) {
   if (t->last_dest == NONE || t->vs[p].kind != V_SLOT || t->code[t->last_dest] != slot_of(t, p)) return false;
   return (lo >= CIS__IOP_i32_eqz && lo <= CIS__IOP_i32_rotr_ai) ||
          (lo >= CIS__IOP_ld8_u && lo <= CIS__IOP_ld32_u_add_a) ||
-         lo == CIS__IOP_ld8_u_x || lo == CIS__IOP_ld8_u_xi || lo == CIS__IOP_ld32_u_x || lo == CIS__IOP_ld32_u_xi;
+         lo == CIS__IOP_ld8_u_x || lo == CIS__IOP_ld8_u_xi || lo == CIS__IOP_ld32_u_x || lo == CIS__IOP_ld32_u_xi ||
+         (lo >= CIS__IOP_st8_then_add_ss && lo <= CIS__IOP_stf64_v_then_add_si);
 }
 
 /* True when the last instruction wrote its result to slot s of operand
@@ -1377,6 +1407,53 @@ static bool fuse_shl_add(tr *t, uint32_t pa, uint32_t sa, uint32_t sb, uint32_t 
   put(t, x);
   put(t, base);
   put(t, k);
+  return true;
+}
+
+/* i32.xor or i32.or (i64) of the slots sa, sb (entries pa, pa + 1) into
+ * d, when the last instruction is a shl, shr_u or rotl by a constant that
+ * computed one of them: both become one op, d = (x SH k) OP other, at the
+ * shift's place (ops.def, i32_shl_xor ...). */
+static bool fuse_shift_bitop(tr *t, int ss, uint32_t pa, uint32_t sa, uint32_t sb, uint32_t d) {
+  bool w = ss == CIS__IOP_i64_xor_ss || ss == CIS__IOP_i64_or_ss;
+  const int shifts[3] = {w ? CIS__IOP_i64_shl_si : CIS__IOP_i32_shl_si,
+                         w ? CIS__IOP_i64_shr_u_si : CIS__IOP_i32_shr_u_si,
+                         w ? CIS__IOP_i64_rotl_si : CIS__IOP_i32_rotl_si};
+  int sh = 0;
+  while (sh < 3 && t->last_op != shifts[sh] && t->last_op != shifts[sh] + 2) sh++; /* _si, _ai */
+  if (sh == 3) return false;
+  uint32_t other;
+  if (last_feeds(t, pa + 1, sb)) other = sa;
+  else if (last_feeds(t, pa, sa)) other = sb;
+  else return false;
+  uint32_t x = t->code[t->last_dest + 1], k = t->code[t->last_dest + 2] & (w ? 63 : 31);
+  withdraw(t);
+  int id = ss == CIS__IOP_i32_xor_ss ? CIS__IOP_i32_shl_xor
+         : ss == CIS__IOP_i32_or_ss  ? CIS__IOP_i32_shl_or
+         : ss == CIS__IOP_i64_xor_ss ? CIS__IOP_i64_shl_xor
+                                     : CIS__IOP_i64_shl_or;
+  op_d(t, id + sh, d);
+  put(t, x);
+  put(t, other);
+  put(t, k);
+  return true;
+}
+
+/* i32.add (i64.add) of the slots sa, sb (entries pa, pa + 1) into d, when
+ * the last instruction is an i32.eqz that computed one of them (for i64,
+ * through an i64.extend_i32_u that cost nothing): one op, d = other +
+ * (x == 0), at the eqz's place. */
+static bool fuse_eqz_add(tr *t, int ss, uint32_t pa, uint32_t sa, uint32_t sb, uint32_t d) {
+  if (t->last_op != CIS__IOP_i32_eqz) return false;
+  uint32_t other;
+  if (last_feeds(t, pa + 1, sb)) other = sa;
+  else if (last_feeds(t, pa, sa)) other = sb;
+  else return false;
+  uint32_t x = t->code[t->last_dest + 1];
+  withdraw(t);
+  op_d(t, ss == CIS__IOP_i32_add_ss ? CIS__IOP_i32_add_eqz : CIS__IOP_i64_add_eqz, d);
+  put(t, x);
+  put(t, other);
   return true;
 }
 
@@ -1418,6 +1495,16 @@ static bool fuse_index_load(tr *t, int id, uint32_t p, uint32_t d) {
       u[0] = t->code[t->last_dest + 1];
       u[1] = t->code[t->last_dest + 2];
       u[2] = 0;
+    } else if (lo >= CIS__IOP_st8_then_add_ss && lo <= CIS__IOP_stf64_v_then_add_si &&
+               (lo - CIS__IOP_st8_then_add_ss) % 2 == 0) {
+      /* a store took the add: it gives it back, the load takes it */
+      u[0] = t->code[t->last_dest + 1];
+      u[1] = t->code[t->last_dest + 2];
+      u[2] = 0;
+      unfuse_store_add(t);
+      op_d(t, x, d);
+      for (int k = 0; k < 3; k++) put(t, u[k]);
+      return true;
     } else {
       return false;
     }
@@ -1452,6 +1539,27 @@ static bool fuse_int_load(tr *t, int ss, uint32_t pa, uint32_t sa, uint32_t sb, 
   return true;
 }
 
+/* i32.add of sa and b (a slot, or an immediate when imm) into d, right
+ * after a store whose form has a "_then_add" op (ops.def): the store's
+ * instruction becomes that op and takes the add's units after its own, so
+ * that a trap keeps the store's place and module offset. */
+static bool fuse_store_add(tr *t, uint32_t sa, uint32_t b, bool imm, uint32_t d) {
+  if (t->last_start == NONE) return false;
+  size_t i = 0;
+  while (i < CIS_ARRAY_LEN(store_adds) && store_adds[i][0] != t->last_op) i++;
+  if (i == CIS_ARRAY_LEN(store_adds)) return false;
+  int id = store_adds[i][1] + (imm ? 1 : 0);
+  put_head(t, t->last_start, id);
+  t->last_op = id;
+  t->last_dest = t->last_dest_any = t->ncode;
+  t->acc_slot = d;
+  t->acc_kind = ACC_I;
+  put(t, d);
+  put(t, sa);
+  put(t, b);
+  return true;
+}
+
 /* A binary op. The first operand is read from the integer accumulator
  * (the _as/_ai forms, ops.def) when the instruction just emitted left it
  * there; for f64 either operand may come from the f64 accumulator. */
@@ -1462,6 +1570,11 @@ static void binop(tr *t, const numop *n) {
   if (n->si >= 0 && b->kind == V_CONST) {
     uint64_t imm = b->bits;
     uint32_t sa = use(t, pa);
+    if (n->ss == CIS__IOP_i32_add_ss && fuse_store_add(t, sa, (uint32_t)imm, true, d)) {
+      pop(t, 2);
+      push_slot(t);
+      return;
+    }
     op_d(t, n->si + (in_acc(t, sa, ACC_I) ? 2 : 0), d);
     put(t, sa);
     if (n->wide) put64(t, imm);
@@ -1487,6 +1600,23 @@ static void binop(tr *t, const numop *n) {
       return;
     }
     if (n->ss == CIS__IOP_i32_add_ss && fuse_shl_add(t, pa, sa, sb, d)) {
+      pop(t, 2);
+      push_slot(t);
+      return;
+    }
+    if ((n->ss == CIS__IOP_i32_add_ss || n->ss == CIS__IOP_i64_add_ss) && fuse_eqz_add(t, n->ss, pa, sa, sb, d)) {
+      pop(t, 2);
+      push_slot(t);
+      return;
+    }
+    if (n->ss == CIS__IOP_i32_add_ss && fuse_store_add(t, sa, sb, false, d)) {
+      pop(t, 2);
+      push_slot(t);
+      return;
+    }
+    if ((n->ss == CIS__IOP_i32_xor_ss || n->ss == CIS__IOP_i32_or_ss || n->ss == CIS__IOP_i64_xor_ss ||
+         n->ss == CIS__IOP_i64_or_ss) &&
+        fuse_shift_bitop(t, n->ss, pa, sa, sb, d)) {
       pop(t, 2);
       push_slot(t);
       return;

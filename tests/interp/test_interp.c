@@ -1017,6 +1017,155 @@ static void translator_fuses_int_load_add(void **state) {
   done(&x);
 }
 
+static uint32_t rol32(uint32_t x, unsigned k) { return k ? (x << k) | (x >> (32 - k)) : x; }
+static uint64_t rol64(uint64_t x, unsigned k) { return k ? (x << k) | (x >> (64 - k)) : x; }
+
+/* i32/i64 shl, shr_u and rotl by a constant into xor or or: one op,
+ * whichever operand the shift is, counts mod the width; shr_s and a shift
+ * tee'd into a local stay apart; fuel as the wasm instructions. */
+static void translator_fuses_shift_bitops(void **state) {
+  (void)state;
+  fx x = open_fx("multi", NULL, 0);
+  cis_instance *in = x.inst;
+  int total = 0;
+  assert_int_equal(count_ops(in, "shift_bits32a", "i32_shl_xor", NULL), 1);
+  assert_int_equal(count_ops(in, "shift_bits32a", "i32_shr_u_or", NULL), 1);
+  assert_int_equal(count_ops(in, "shift_bits32a", "i32_rotl_xor", &total), 1);
+  assert_int_equal(total, 4); /* and return */
+  assert_int_equal(count_ops(in, "shift_bits32b", "i32_shr_u_xor", NULL), 1);
+  assert_int_equal(count_ops(in, "shift_bits32b", "i32_shl_or", NULL), 1);
+  assert_int_equal(count_ops(in, "shift_bits32b", "i32_rotl_or", NULL), 1);
+  assert_int_equal(count_ops(in, "shift_bits64a", "i64_shl_xor", NULL), 1);
+  assert_int_equal(count_ops(in, "shift_bits64a", "i64_shr_u_or", NULL), 1);
+  assert_int_equal(count_ops(in, "shift_bits64a", "i64_rotl_xor", &total), 1);
+  assert_int_equal(total, 4);
+  assert_int_equal(count_ops(in, "shift_bits64b", "i64_shr_u_xor", NULL), 1);
+  assert_int_equal(count_ops(in, "shift_bits64b", "i64_shl_or", NULL), 1);
+  assert_int_equal(count_ops(in, "shift_bits64b", "i64_rotl_or", NULL), 1);
+  assert_int_equal(count_ops(in, "shift_bits_kept", "i32_shr_s", NULL), 1);
+  assert_int_equal(count_ops(in, "shift_bits_kept", "i32_shl_si", NULL), 1);
+  assert_int_equal(count_ops(in, "shift_bits_kept", "i32_shl_xor", NULL), 0);
+  assert_int_equal(count_ops(in, "shift_bits_loop", "i32_rotl_xor", NULL), 1);
+
+  const uint32_t xs[] = {0, 1, 0x80000001u, 0xdeadbeefu, 0x12345678u};
+  for (size_t i = 0; i < (sizeof xs / sizeof xs[0]); i++) {
+    uint32_t a = xs[i], b = xs[(i + 2) % (sizeof xs / sizeof xs[0])] ^ 0x5a5a5a5au;
+    uint64_t a64 = ((uint64_t)a << 32) | (a ^ 0x0f0f0f0fu), b64 = ((uint64_t)b << 29) ^ a;
+    assert_int_equal(U32(in, "shift_bits32a", vi32((int32_t)a), vi32((int32_t)b)),
+                     (((a << 3) ^ b) | (a >> 29)) ^ rol32(a, 7));
+    assert_int_equal(U32(in, "shift_bits32b", vi32((int32_t)a), vi32((int32_t)b)),
+                     (b ^ (a >> 1)) | (a << 4) | rol32(a, 12));
+    assert_int_equal(U64(in, "shift_bits64a", vi64((int64_t)a64), vi64((int64_t)b64)),
+                     (((a64 << 3) ^ b64) | (a64 >> 61)) ^ rol64(a64, 7));
+    assert_int_equal(U64(in, "shift_bits64b", vi64((int64_t)a64), vi64((int64_t)b64)),
+                     (b64 ^ (a64 >> 1)) | (a64 << 4) | rol64(a64, 44));
+    assert_int_equal(U32(in, "shift_bits_kept", vi32((int32_t)a), vi32((int32_t)b)),
+                     (uint32_t)((((int32_t)a >> 4) ^ (int32_t)b) + ((a << 2) ^ b) + (a << 2)));
+  }
+  assert_int_equal(U32(in, "shift_bits_loop", vi32(3)), (rol32(rol32(3, 5) ^ 2, 5) ^ 1));
+  done(&x);
+
+  /* 15 instructions, then the loop's 12 per back edge taken (2). */
+  x = open_fx("multi", NULL, 15 + 2 * 12);
+  assert_int_equal(U32(x.inst, "shift_bits_loop", vi32(3)), 3137);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
+  done(&x);
+  x = open_fx("multi", NULL, 15 + 2 * 12 - 1);
+  TRAPS(x.inst, "shift_bits_loop", 1, CIS_EFUEL, vi32(3));
+  done(&x);
+}
+
+/* i32.eqz into i32.add or (through i64.extend_i32_u) i64.add: one op,
+ * either operand order, all 32 bits of x tested; fuel as the wasm
+ * instructions. */
+static void translator_fuses_eqz_add(void **state) {
+  (void)state;
+  fx x = open_fx("multi", NULL, 0);
+  cis_instance *in = x.inst;
+  int total = 0;
+  assert_int_equal(count_ops(in, "count_zeros", "i32_add_eqz", &total), 2);
+  assert_int_equal(total, 3); /* and return */
+  assert_int_equal(count_ops(in, "count_zeros64", "i64_add_eqz", &total), 1);
+  assert_int_equal(total, 2);
+  assert_int_equal(count_ops(in, "count_zeros_loop", "i64_add_eqz", NULL), 1);
+  assert_int_equal(count_ops(in, "count_zeros_loop", "i32_eqz", NULL), 0);
+
+  assert_int_equal(U32(in, "count_zeros", vi32(0), vi32(0), vi32(-1)), 1);
+  assert_int_equal(U32(in, "count_zeros", vi32(0), vi32(0x80000000), vi32(5)), 6);
+  assert_int_equal(U32(in, "count_zeros", vi32(0x10000), vi32(0), vi32(5)), 6);
+  assert_int_equal(U64(in, "count_zeros64", vi32(0), vi64(-1)), 0);
+  assert_int_equal(U64(in, "count_zeros64", vi32(0), vi64(0xffffffffll)), 0x100000000ull);
+  assert_int_equal(U64(in, "count_zeros64", vi32(-1), vi64(7)), 7);
+  /* 1..10 masked with 3: 4 and 8 are zero */
+  assert_int_equal(U64(in, "count_zeros_loop", vi32(10), vi32(3)), 2);
+  done(&x);
+
+  /* 17 instructions, then the loop's 14 per back edge taken (n - 1). */
+  x = open_fx("multi", NULL, 17 + 9 * 14);
+  assert_int_equal(U64(x.inst, "count_zeros_loop", vi32(10), vi32(3)), 2);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
+  done(&x);
+  x = open_fx("multi", NULL, 17 + 9 * 14 - 1);
+  TRAPS(x.inst, "count_zeros_loop", 1, CIS_EFUEL, vi32(10), vi32(3));
+  done(&x);
+}
+
+/* A store and the i32.add right after it are one op: the stores' forms
+ * (an address + imm, the value from a slot or an accumulator), the add's
+ * (a slot, an immediate), the sum wrapped, bounds, the trap at the store
+ * (the add not run), fuel as the wasm instructions. */
+static void translator_fuses_store_add(void **state) {
+  (void)state;
+  fx x = open_fx("mem", NULL, 0);
+  cis_instance *in = x.inst;
+  int total = 0;
+  assert_int_equal(count_ops(in, "store_step8", "st8_add_then_add_ss", &total), 1);
+  assert_int_equal(total, 3); /* and the back edge, return */
+  assert_int_equal(count_ops(in, "store_stepf64", "stf64_v_then_add_si", NULL), 1);
+  assert_int_equal(count_ops(in, "store_step32", "st32_add_v_then_add_si", NULL), 1);
+  assert_int_equal(count_ops(in, "store_step64", "st64_add_then_add_si", NULL), 1);
+  assert_int_equal(count_ops(in, "store_step64", "st32_then_add_ss", &total), 1);
+  assert_int_equal(total, 3);
+  assert_int_equal(count_ops(in, "idx_load8", "ld8_u_x", NULL), 1); /* the load's, not the store's */
+
+  assert_int_equal(U32(in, "store_step8", vi32(100), vi32(110), vi32(3), vi32(0x5a)), 112);
+  for (int a = 4101; a <= 4110; a++) assert_int_equal(byte_at(in, a), (a - 4101) % 3 == 0 ? 0x5a : 0);
+  /* p + 1000 wraps to 0; the add wraps too */
+  assert_int_equal(U32(in, "store_step8", vi32(-1000), vi32(0), vi32(5), vi32(0x77)), (uint32_t)-995);
+  assert_int_equal(byte_at(in, 3001), 0x77);
+  assert_int_equal(U32(in, "store_step8", vi32(-2), vi32(1), vi32(3), vi32(0x66)), 1);
+  assert_int_equal(byte_at(in, 3999), 0x66);
+  assert_int_equal(U32(in, "store_stepf64", vi32(24), vi32(48), vf64(1.0)), 48);
+  assert_true(F64(in, "f64_sub_load", vf64(10.0), vi32(3011 + 40 - 8)) == 8.5);
+  assert_int_equal(U32(in, "store_step32", vi32(16), vi32(4), vi32(5)), 4);
+  assert_int_equal(U64(in, "load32_u64", vi32(16 + 16 + 3021)), 15);
+  assert_int_equal(U64(in, "load32_u64", vi32(8 + 16 + 3021)), 15);
+  assert_int_equal(U32(in, "store_step64", vi32(0), vi32(7), vi64(0x0102030405060708ll)), 6);
+  assert_int_equal(U64(in, "load64", vi32(8 + 3031)), 0x0102030405060708ull);
+  assert_int_equal(U64(in, "load32_u64", vi32(3061)), 7);
+  assert_int_equal(U32(in, "store_step64", vi32(100), vi32(7), vi64(1)), 106);
+
+  /* The second store is one byte past the end: the trap is the store's,
+   * the byte before it written. */
+  const uint8_t st8[] = {0x3a, 0x00, 0xb9, 0x17}, st32[] = {0x36, 0x02, 0xcd, 0x17};
+  const uint8_t stf64[] = {0x39, 0x03, 0xc3, 0x17};
+  expect_oob_at(in, "store_step8", ARGS(vi32(65536 - 4001 - 2), vi32(70000), vi32(1), vi32(9)), st8,
+                sizeof st8);
+  assert_int_equal(byte_at(in, 65535), 9);
+  expect_oob_at(in, "store_step32", ARGS(vi32(65536 - 3021 - 16 - 3), vi32(0), vi32(1)), st32, sizeof st32);
+  expect_oob_at(in, "store_stepf64", ARGS(vi32(65536 - 3011 - 16), vi32(70000), vf64(0)), stf64, sizeof stf64);
+  done(&x);
+
+  /* 17 instructions, then the loop's 14 per back edge taken (3). */
+  x = open_fx("mem", NULL, 17 + 3 * 14);
+  assert_int_equal(U32(x.inst, "store_step8", vi32(100), vi32(110), vi32(3), vi32(1)), 112);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
+  done(&x);
+  x = open_fx("mem", NULL, 17 + 3 * 14 - 1);
+  TRAPS(x.inst, "store_step8", 1, CIS_EFUEL, vi32(100), vi32(110), vi32(3), vi32(1));
+  done(&x);
+}
+
 /* ----------------------------------------------------------------- fuel */
 
 /* The fuel unit is one wasm instruction: sum_below's body has 19, its loop
@@ -1120,6 +1269,9 @@ int main(void) {
       cmocka_unit_test(translator_fuses_scaled_index_loads),
       cmocka_unit_test(translator_fuses_load_compare_branch),
       cmocka_unit_test(translator_fuses_int_load_add),
+      cmocka_unit_test(translator_fuses_shift_bitops),
+      cmocka_unit_test(translator_fuses_store_add),
+      cmocka_unit_test(translator_fuses_eqz_add),
       cmocka_unit_test(fuel_counts_wasm_instructions),
       cmocka_unit_test(calls_keep_depth_and_fuel_exact),
   };

@@ -149,4 +149,35 @@
   (func (export "extend_kept") (param $x i32) (result i64)
     (i64.extend_i32_u (local.get $x)))
   (func (export "store64") (param i32 i64) (i64.store (local.get 0) (local.get 1)))
+
+  ;; A store and the i32.add right after it are one op. v at p + 4001,
+  ;; then p += s (a slot), while p < n (unsigned).
+  (func (export "store_step8") (param $p i32) (param $n i32) (param $s i32) (param $v i32) (result i32)
+    (loop $l
+      (i32.store8 offset=3001 (i32.add (local.get $p) (i32.const 1000)) (local.get $v))
+      (local.set $p (i32.add (local.get $p) (local.get $s)))
+      (br_if $l (i32.lt_u (local.get $p) (local.get $n))))
+    local.get $p)
+  ;; x + 0.5 at p + 3011, then p += 8, while p < n.
+  (func (export "store_stepf64") (param $p i32) (param $n i32) (param $x f64) (result i32)
+    (loop $l
+      (f64.store offset=3011 (local.get $p) (f64.add (local.get $x) (f64.const 0.5)))
+      (local.set $p (i32.add (local.get $p) (i32.const 8)))
+      (br_if $l (i32.lt_u (local.get $p) (local.get $n))))
+    local.get $p)
+  ;; v * 3 at p + 16 + 3021, then p -= 4, while p > n (signed).
+  (func (export "store_step32") (param $p i32) (param $n i32) (param $v i32) (result i32)
+    (loop $l
+      (i32.store offset=3021 (i32.add (local.get $p) (i32.const 16)) (i32.mul (local.get $v) (i32.const 3)))
+      (local.set $p (i32.sub (local.get $p) (i32.const 4)))
+      (br_if $l (i32.gt_s (local.get $p) (local.get $n))))
+    local.get $p)
+  ;; v at p + 8 + 3031, q at p + 3061, then the sum p - 1 + q (q a slot),
+  ;; wrapping.
+  (func (export "store_step64") (param $p i32) (param $q i32) (param $v i64) (result i32)
+    (local $r i32)
+    (i64.store offset=3031 (i32.add (local.get $p) (i32.const 8)) (local.get $v))
+    (local.set $r (i32.add (local.get $p) (i32.const -1)))
+    (i32.store offset=3061 (local.get $p) (local.get $q))
+    (i32.add (local.get $r) (local.get $q)))
 )

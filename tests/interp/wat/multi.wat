@@ -199,4 +199,50 @@
   (func (export "f64_chain") (param f64 f64 f64) (result f64)
     (f64.div (f64.sub (local.get 0) (f64.mul (local.get 1) (local.get 2)))
              (f64.add (local.get 1) (f64.const 1))))
+;; A shift or rotate by a constant feeding xor or or: one op each, the
+  ;; shift's result either operand, counts mod the width.
+  (func (export "shift_bits32a") (param $x i32) (param $y i32) (result i32)
+    (i32.xor (i32.or (i32.xor (i32.shl (local.get $x) (i32.const 35)) (local.get $y))
+                     (i32.shr_u (local.get $x) (i32.const 29)))
+             (i32.rotl (local.get $x) (i32.const 39))))
+  (func (export "shift_bits32b") (param $x i32) (param $y i32) (result i32)
+    (i32.or (i32.or (i32.xor (local.get $y) (i32.shr_u (local.get $x) (i32.const 33)))
+                    (i32.shl (local.get $x) (i32.const 4)))
+            (i32.rotl (local.get $x) (i32.const 12))))
+  (func (export "shift_bits64a") (param $x i64) (param $y i64) (result i64)
+    (i64.xor (i64.or (i64.xor (i64.shl (local.get $x) (i64.const 67)) (local.get $y))
+                     (i64.shr_u (local.get $x) (i64.const 61)))
+             (i64.rotl (local.get $x) (i64.const 71))))
+  (func (export "shift_bits64b") (param $x i64) (param $y i64) (result i64)
+    (i64.or (i64.or (i64.xor (local.get $y) (i64.shr_u (local.get $x) (i64.const 65)))
+                    (i64.shl (local.get $x) (i64.const 4)))
+            (i64.rotl (local.get $x) (i64.const 44))))
+  ;; shr_s is not fused; a shift kept in a local is not either.
+  (func (export "shift_bits_kept") (param $x i32) (param $y i32) (result i32)
+    (local $s i32)
+    (i32.xor (i32.shr_s (local.get $x) (i32.const 4)) (local.get $y))
+    (i32.xor (local.tee $s (i32.shl (local.get $x) (i32.const 2))) (local.get $y))
+    i32.add
+    local.get $s
+    i32.add)
+  ;; h = rotl(h, 5) ^ n while n counts down to 0.
+  (func (export "shift_bits_loop") (param $n i32) (result i32)
+    (local $h i32)
+    (loop $l
+      (local.set $h (i32.xor (i32.rotl (local.get $h) (i32.const 5)) (local.get $n)))
+      (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
+    local.get $h)
+  ;; i32.eqz added to a count (i32, and i64 through extend): one op each.
+  (func (export "count_zeros") (param $a i32) (param $b i32) (param $c i32) (result i32)
+    (i32.add (i32.add (i32.eqz (local.get $a)) (local.get $c)) (i32.eqz (local.get $b))))
+  (func (export "count_zeros64") (param $a i32) (param $n i64) (result i64)
+    (i64.add (local.get $n) (i64.extend_i32_u (i32.eqz (local.get $a)))))
+  ;; zeros among n, n - 1, ... 1 after masking with m, counted in a loop.
+  (func (export "count_zeros_loop") (param $n i32) (param $m i32) (result i64)
+    (local $k i64)
+    (loop $l
+      (local.set $k (i64.add (i64.extend_i32_u (i32.eqz (i32.and (local.get $n) (local.get $m))))
+                             (local.get $k)))
+      (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
+    local.get $k)
 )
