@@ -493,8 +493,19 @@ __asm__(".pushsection .text.aot_tramp,\"ax\",@progbits\n"
     if (AOT_UNLIKELY(--dr_ < 0)) aot_trap((c), AOT_T_STACK, (fi));             \
     if (AOT_UNLIKELY(AOT_DEC_NEG(AOT_TK))) AOT_TICK_SLOW(c);                   \
   } while (0)
+/* Memory 0's size in bytes. It is never below the module's declared
+ * minimum (AOT_MS_MIN, from the generated file; an imported memory is
+ * at least its import's), which gcc is told: it then drops the checks it
+ * can prove from that. Without it, gcc had learnt a lower bound from a
+ * check at a constant address, and lost it where the generator drops
+ * such checks (codegen.c, value ranges; sha256 +7%, bench/NOTES.md). */
+static inline uint64_t aot_ms(cis_aot_ctx *c) {
+  uint64_t ms = c->mem_size ? *c->mem_size : 0;
+  if (ms < AOT_MS_MIN) __builtin_unreachable();
+  return ms;
+}
 /* After anything that may grow memory 0 (a call, memory.grow). */
-#define AOT_RELOAD() (MS = c->mem_size ? *c->mem_size : 0)
+#define AOT_RELOAD() (MS = aot_ms(c))
 /* Every loop header. */
 #define AOT_TICK(c)                                                            \
   do {                                                                         \

@@ -254,6 +254,8 @@ typedef struct lplan {
   uint32_t nw, w[LP_MAX], wgen[LP_MAX]; /* the locals the body writes, their generations */
   uint32_t aloc[XK_MAX], ak[XK_MAX], agen[XK_MAX]; /* gen's address forms */
   uint8_t xk[XK_MAX], zk[XK_MAX], mk[XK_MAX], ok[XK_MAX], uk[XK_MAX], lk[XK_MAX];
+  uint64_t umax[XK_MAX];
+  uint8_t uexact[XK_MAX];
 } lplan;
 
 typedef struct gen {
@@ -286,6 +288,13 @@ typedef struct gen {
                              AF_CONST: ak alone; 0: not known */
   uint32_t ak[XK_MAX];    /* per stack position: the constant of aloc */
   uint32_t agen[XK_MAX];  /* per stack position: the generation of aloc's local it read */
+  /* Value ranges (rng_*): per stack position an upper bound of the
+   * value as unsigned (RNG_ANY: none known), and whether it is exactly
+   * that constant; per local the bound every value it holds keeps. */
+  uint64_t umax[XK_MAX];
+  uint8_t uexact[XK_MAX];
+  uint64_t *lmax;         /* per local: the bound assumed in this pass */
+  uint64_t *lseen;        /* per local: the largest bound stored in this pass */
   grp grp;                /* the check group open, if any */
   lplan lp;               /* the loop-level check of the loop being generated */
   uint64_t xdecl;         /* positions whose X<pos> the function declared */
@@ -1180,6 +1189,7 @@ static void lp_known(gen *g, lplan *pl, bool save) {
 #define LP_KNOWN(f) (save ? memcpy(pl->f, g->f, sizeof pl->f) : memcpy(g->f, pl->f, sizeof pl->f))
   LP_KNOWN(aloc), LP_KNOWN(ak), LP_KNOWN(agen), LP_KNOWN(xk), LP_KNOWN(zk);
   LP_KNOWN(mk), LP_KNOWN(ok), LP_KNOWN(uk), LP_KNOWN(lk);
+  LP_KNOWN(umax), LP_KNOWN(uexact);
 #undef LP_KNOWN
 }
 
@@ -2130,6 +2140,111 @@ static void addr_after(gen *g, int writes, uint32_t loc, uint32_t k, uint32_t lg
   }
 }
 
+/* --------------------------------------------------- value ranges */
+
+/* An access whose address is known to stay below the memory's declared
+ * minimum less its offset and width needs no check: a memory never
+ * shrinks, and an imported one is at least its import's minimum
+ * (instance.c, limits_match). Such addresses are masked or shifted
+ * indices (hashmap's slot, (i + 1) & mask, times 8 plus its array), bytes
+ * loaded with load8_u, and locals whose every store is so bounded.
+ * Ranges are of the value as unsigned: an upper bound per stack position
+ * (what branches bring in is not merged: every control instruction
+ * forgets them all), and per local the bound of what the function stores
+ * in it, found by generating the function again until no store exceeds
+ * what the pass assumed (gen_ranges). */
+#define RNG_ANY UINT64_MAX
+#define RNG_PASSES 4
+#define RNG_LOCALS 4096u /* more: a generated function, not tracked */
+
+static uint64_t rng_at(const gen *g, uint32_t pos) { return pos < XK_MAX ? g->umax[pos] : RNG_ANY; }
+
+static uint64_t rng_i32(uint64_t v) { return v > UINT32_MAX ? RNG_ANY : v; }
+
+/* A store to local x of a value of bound v. */
+static void rng_store(gen *g, uint32_t x, uint64_t v) {
+  if (x < g->nlocals && v > g->lseen[x]) g->lseen[x] = v;
+}
+
+/* The bound of the value the instruction leaves on top (RNG_ANY if none
+ * is known); *exact when it is that constant. Before the instruction. */
+static uint64_t rng_before(gen *g, enum cis__op op, const uint8_t *p, const uint8_t *end,
+                           bool *exact) {
+  *exact = false;
+  uint32_t x;
+  int32_t v32;
+  int64_t v64;
+  uint64_t a = g->sp >= 2 ? rng_at(g, g->sp - 2) : RNG_ANY;
+  uint64_t b = g->sp >= 1 ? rng_at(g, g->sp - 1) : RNG_ANY;
+  bool bk = g->sp >= 1 && g->sp - 1 < XK_MAX && g->uexact[g->sp - 1];
+  switch (op) {
+  case CIS__OP_LOCAL_GET:
+    return rd_u32(&p, end, &x) && x < g->nlocals ? g->lmax[x] : RNG_ANY;
+  case CIS__OP_LOCAL_SET:
+  case CIS__OP_LOCAL_TEE:
+    if (rd_u32(&p, end, &x)) rng_store(g, x, b);
+    return b;
+  case CIS__OP_I32_CONST:
+    if (!cis__read_s32(&p, end, &v32)) return RNG_ANY;
+    *exact = true;
+    return (uint32_t)v32;
+  case CIS__OP_I64_CONST:
+    if (!cis__read_s64(&p, end, &v64)) return RNG_ANY;
+    *exact = true;
+    return (uint64_t)v64;
+  case CIS__OP_SELECT:
+  case CIS__OP_SELECT_T: {
+    uint64_t c = g->sp >= 3 ? rng_at(g, g->sp - 3) : RNG_ANY;
+    return c > a ? c : a;
+  }
+  case CIS__OP_I32_AND:
+  case CIS__OP_I64_AND: return a < b ? a : b;
+  case CIS__OP_I32_ADD: return a <= UINT32_MAX && b <= UINT32_MAX ? rng_i32(a + b) : RNG_ANY;
+  case CIS__OP_I64_ADD: return a < (1ull << 62) && b < (1ull << 62) ? a + b : RNG_ANY;
+  case CIS__OP_I32_MUL: return a <= UINT32_MAX && b <= UINT32_MAX ? rng_i32(a * b) : RNG_ANY;
+  case CIS__OP_I32_SHL: /* a count below 32 is its own count mod 32 */
+    return a <= UINT32_MAX && b < 32 ? rng_i32(a << b) : RNG_ANY;
+  case CIS__OP_I64_SHL:
+    return b < 64 && a < (1ull << 32) && b < 32 ? a << b : RNG_ANY;
+  case CIS__OP_I32_SHR_U:
+    a = a > UINT32_MAX ? UINT32_MAX : a;
+    return bk ? a >> (b & 31) : a;
+  case CIS__OP_I64_SHR_U: return bk ? a >> (b & 63) : a;
+  case CIS__OP_I32_DIV_U:
+  case CIS__OP_I64_DIV_U: return a;
+  case CIS__OP_I32_REM_U:
+  case CIS__OP_I64_REM_U: return a < b ? a : b; /* below the divisor, or a trap */
+  case CIS__OP_I32_WRAP_I64: return rng_i32(b);
+  case CIS__OP_I64_EXTEND_I32_U: return b > UINT32_MAX ? UINT32_MAX : b;
+  case CIS__OP_I32_LOAD8_U:
+  case CIS__OP_I64_LOAD8_U: return 0xff;
+  case CIS__OP_I32_LOAD16_U:
+  case CIS__OP_I64_LOAD16_U: return 0xffff;
+  case CIS__OP_I64_LOAD32_U: return UINT32_MAX;
+  default: return RNG_ANY;
+  }
+}
+
+/* After the instruction: writes as addr_before said. */
+static void rng_after(gen *g, int writes, uint64_t v, bool exact) {
+  if (writes == 2) {
+    for (uint32_t i = 0; i < XK_MAX; i++) g->umax[i] = RNG_ANY;
+    memset(g->uexact, 0, sizeof g->uexact);
+  } else if (writes == 1 && g->sp >= 1 && g->sp - 1 < XK_MAX) {
+    g->umax[g->sp - 1] = v;
+    g->uexact[g->sp - 1] = exact;
+  }
+}
+
+/* Whether an access of size bytes at offset off from stack position
+ * pos's address stays within memory 0's declared minimum. */
+static bool rng_in_bounds(const gen *g, uint32_t pos, uint32_t off, uint32_t size) {
+  const cis__module *m = g->m;
+  if (!m->nmemories || m->memories[0].is64) return false;
+  uint64_t a = rng_at(g, pos);
+  return a <= UINT32_MAX && a + off + size <= m->memories[0].min * (uint64_t)CIS__PAGE_SIZE;
+}
+
 /* Marks in g->zloc the v128 locals (not parameters) whose every
  * local.set and local.tee takes a v128.const 0 just pushed: they are
  * zero throughout (locals start at zero), which a shuffle with one can
@@ -2561,6 +2676,9 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
   memset(g->zk, 0, sizeof g->zk);
   memset(g->aloc, 0, sizeof g->aloc);
   memset(g->lgen, 0, (size_t)g->nlocals * sizeof *g->lgen);
+  for (uint32_t i = 0; i < XK_MAX; i++) g->umax[i] = RNG_ANY;
+  memset(g->uexact, 0, sizeof g->uexact);
+  for (uint32_t i = 0; i < g->nlocals; i++) g->lseen[i] = 0;
   g->grp.loc = 0;
   g->lp.on = false;
   g->xdecl = 0;
@@ -2607,6 +2725,8 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
     simd_track(g, op, p, end);
     uint32_t nloc, nk, nlg;
     int writes = addr_before(g, op, info, p, end, &nloc, &nk, &nlg);
+    bool nexact;
+    uint64_t nmax = rng_before(g, op, p, end, &nexact);
     switch (op) {
     case CIS__OP_NOP: break;
     case CIS__OP_UNREACHABLE:
@@ -3148,10 +3268,11 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
          * copy's text replaces each checked call (lp_note). */
         size_t at = g->body.len;
         char call[128];
+        bool inb = !g->lp.on && rng_in_bounds(g, g->sp - (store ? 2 : 1), off, size);
         if (store) {
           snprintf(x, sizeof x, conv, top(g, 0, b));
           top(g, 1, a);
-          if (!g->lp.on && grp_add(g, g->sp - 2, a, off, size)) {
+          if (inb || (!g->lp.on && grp_add(g, g->sp - 2, a, off, size))) {
             E("%su(M, %s, %uu, %s);\n", helper, a, off, x);
           } else {
             snprintf(call, sizeof call, "%s(c, %u, M, MS, %s, %uu, ", helper, g->fi, a, off);
@@ -3160,7 +3281,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
           g->sp -= 2;
         } else {
           top(g, 0, b);
-          if (!g->lp.on && grp_add(g, g->sp - 1, b, off, size))
+          if (inb || (!g->lp.on && grp_add(g, g->sp - 1, b, off, size)))
             snprintf(call, sizeof call, "%su(M, %s, %uu)", helper, b, off);
           else
             snprintf(call, sizeof call, "%s(c, %u, M, MS, %s, %uu)", helper, g->fi, b, off);
@@ -3190,6 +3311,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
     }
     }
     addr_after(g, writes, nloc, nk, nlg);
+    rng_after(g, writes, nmax, nexact);
   }
   if (p != end) BAD();
   return g->body.oom ? CIS_ENOMEM : CIS_OK;
@@ -3307,11 +3429,15 @@ static cis_result locals_of(gen *g, const cis__code *code, const cis__functype *
   free(g->lgen);
   free(g->lobj);
   free(g->lslot);
+  free(g->lmax);
+  free(g->lseen);
+  g->lmax = malloc((n ? n : 1) * sizeof *g->lmax);
+  g->lseen = malloc((n ? n : 1) * sizeof *g->lseen);
   g->ltypes = malloc(n ? n : 1);
   g->lgen = malloc((n ? n : 1) * sizeof *g->lgen);
   g->lobj = calloc(n ? n : 1, 1);
   g->lslot = calloc(n ? n : 1, sizeof *g->lslot);
-  if (!g->ltypes || !g->lgen || !g->lobj || !g->lslot) return CIS_ENOMEM;
+  if (!g->ltypes || !g->lgen || !g->lobj || !g->lslot || !g->lmax || !g->lseen) return CIS_ENOMEM;
   memcpy(g->ltypes, t->types, t->nparams);
   for (uint32_t k = 0; k < t->nparams && g->objs; k++)
     g->lobj[k] = vt_obj(g->m, t->vts ? t->vts[k] : t->types[k]);
@@ -3404,6 +3530,37 @@ static cis_result gen_pass(gen *g, const cis__code *code, const cis__functype *t
   return gen_body(g, code, t);
 }
 
+/* Generates the function with bounds of its locals that hold. A first
+ * pass knows nothing of any local and notes what its stores may reach
+ * (lseen); a local not a parameter holds zero or one of those values, so
+ * the next pass assumes that bound (lmax) and notes again. When no store
+ * exceeds what the pass assumed, the bounds hold by induction over the
+ * function's run and the pass's text stands; a local whose store does
+ * is assumed nothing of in the pass after (the ranges are monotone, so
+ * that is a safeguard), and after RNG_PASSES passes no local is. */
+static cis_result gen_ranges(gen *g, const cis__code *code, const cis__functype *t) {
+  const cis__module *m = g->m;
+  for (uint32_t k = 0; k < g->nlocals; k++) g->lmax[k] = RNG_ANY;
+  TRY(gen_pass(g, code, t));
+  if (!m->nmemories || m->memories[0].is64 || !m->memories[0].min || g->nlocals > RNG_LOCALS)
+    return CIS_OK;
+  bool again = false;
+  for (uint32_t k = t->nparams; k < g->nlocals; k++) {
+    int tc = tclass(g->ltypes[k]);
+    if ((tc == TC_I32 || tc == TC_I64) && g->lseen[k] != RNG_ANY)
+      g->lmax[k] = g->lseen[k], again = true;
+  }
+  for (uint32_t pass = 2; again; pass++) {
+    TRY(gen_pass(g, code, t));
+    again = false;
+    for (uint32_t k = 0; k < g->nlocals; k++)
+      if (g->lseen[k] > g->lmax[k]) g->lmax[k] = RNG_ANY, again = true;
+    if (again && pass >= RNG_PASSES)
+      for (uint32_t k = 0; k < g->nlocals; k++) g->lmax[k] = RNG_ANY;
+  }
+  return CIS_OK;
+}
+
 static cis_result gen_function(gen *g, uint32_t i) {
   const cis__module *m = g->m;
   uint32_t fi = m->nfunc_imports + i;
@@ -3414,7 +3571,7 @@ static cis_result gen_function(gen *g, uint32_t i) {
   g->shadow = false;
   TRY(locals_of(g, code, t));
   TRY(scan_try(g, code));
-  TRY(gen_pass(g, code, t));
+  TRY(gen_ranges(g, code, t));
   if (g->holds && g->collects) { /* again, with its references in S_ */
     TRY(plan_slots(g));
     g->shadow = true;
@@ -3515,7 +3672,7 @@ static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
    * register (wasm stores go through a char pointer, which would make it
    * reload a field of c after each). Its size is read again after calls
    * and memory.grow (AOT_RELOAD). */
-  cis__aot_buf_printf(o, "uint8_t *const M = c->mem;\nuint64_t MS = c->mem_size ? *c->mem_size : 0;\n");
+  cis__aot_buf_printf(o, "uint8_t *const M = c->mem;\nuint64_t MS = aot_ms(c);\n");
   cis__aot_buf_printf(o, "AOT_FN_STATE\n");
   /* Its references' frame, linked before anything may collect, in a
    * block that the tail calls leave (shadow_tail). */
@@ -3719,11 +3876,14 @@ static void gen_head(gen *g, cis__aot_buf *o) {
                       "#define AOT_OFF_GVAL %zu\n#define AOT_OFF_TSIZE %zu\n"
                       "#define AOT_OFF_TELEMS %zu\n#define AOT_OFF_FKIND %zu\n"
                       "#define AOT_OFF_FTYPE %zu\n#define AOT_OFF_FINST %zu\n"
-                      "#define AOT_OFF_FINDEX %zu\n",
+                      "#define AOT_OFF_FINDEX %zu\n#define AOT_MS_MIN %lluull\n",
                       offsetof(cis_global, val), offsetof(cis_table, size),
                       offsetof(cis_table, elems), offsetof(cis_func, kind),
                       offsetof(cis_func, type_id), offsetof(cis_func, inst),
-                      offsetof(cis_func, index));
+                      offsetof(cis_func, index),
+                      m->nmemories && !m->memories[0].is64
+                          ? (unsigned long long)(m->memories[0].min * CIS__PAGE_SIZE)
+                          : 0ull);
   cis__aot_buf_printf(o,
                       "#define AOT_OFF_OLAY %zu\n#define AOT_OFF_OLEN %zu\n#define AOT_OFF_ODATA %zu\n"
                       "#define AOT_OFF_LSIZE %zu\n#define AOT_OFF_LFIELDS %zu\n#define AOT_SZ_LFIELD %zu\n"
@@ -3798,6 +3958,8 @@ static void gen_free(gen *g) {
   free(g->lgen);
   free(g->lobj);
   free(g->lslot);
+  free(g->lmax);
+  free(g->lseen);
   free(g->rslot);
   cis__aot_buf_free(&g->tails);
   free(g->zloc);

@@ -544,6 +544,92 @@ static void results_share_one_struct_per_shape(void **state) {
   free(text);
 }
 
+/* An access whose address is bounded below memory 0's declared minimum
+ * less its offset and width has no check (codegen.c, value ranges): a
+ * masked index, a shifted byte, a local whose every store is bounded.
+ * Each function at the edge of that bound keeps its check and traps
+ * where the interpreter does: an offset or a width past it, a local one
+ * of whose stores is not bounded so, a parameter (whatever the function
+ * stores in it, its first value is the caller's), an address one byte
+ * past the minimum (gcc is told the size is at least that: aot_ms). */
+static const char RANGES[] =
+    "(module (memory 1 2)\n"
+    " (func (export \"mask_in\") (param $a i32) (result i32)\n"
+    "  (i32.load (i32.and (local.get $a) (i32.const 0xfffc))))\n"
+    " (func (export \"mask_edge\") (param $a i32) (result i32)\n"
+    "  (i32.load (i32.and (local.get $a) (i32.const 0xfffd))))\n"
+    " (func (export \"mask_off\") (param $a i32) (result i32)\n"
+    "  (i32.load offset=4 (i32.and (local.get $a) (i32.const 0xfffc))))\n"
+    " (func (export \"byte_in\") (param $a i32) (result i32)\n"
+    "  (i32.store8 (i32.const 0) (local.get $a))\n"
+    "  (i32.load8_u offset=0xff (i32.shl (i32.load8_u (i32.const 0)) (i32.const 8))))\n"
+    " (func (export \"byte_edge\") (param $a i32) (result i32)\n"
+    "  (i32.store8 (i32.const 0) (local.get $a))\n"
+    "  (i32.load8_u offset=0x100 (i32.shl (i32.load8_u (i32.const 0)) (i32.const 8))))\n"
+    " (func (export \"local_edge\") (param $a i32) (result i32) (local $i i32)\n"
+    "  (local.set $i (i32.and (local.get $a) (i32.const 0x3fff)))\n"
+    "  (if (i32.gt_u (local.get $a) (i32.const 0xffff))\n"
+    "   (then (local.set $i (i32.shr_u (local.get $a) (i32.const 14)))))\n"
+    "  (i32.load (i32.shl (local.get $i) (i32.const 2))))\n"
+    " (func (export \"probe\") (param $n i32) (result i32) (local $i i32) (local $s i32)\n"
+    "  (loop $l\n"
+    "   (local.set $i (i32.and (i32.add (local.get $i) (i32.const 1)) (i32.const 0x3fff)))\n"
+    "   (local.set $s (i32.add (local.get $s) (i32.load (i32.shl (local.get $i) (i32.const 2)))))\n"
+    "   (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))\n"
+    "  (local.get $s))\n"
+    " (func (export \"probe_off\") (param $n i32) (result i32) (local $i i32) (local $s i32)\n"
+    "  (loop $l\n"
+    "   (local.set $i (i32.and (i32.add (local.get $i) (i32.const 1)) (i32.const 0x3fff)))\n"
+    "   (local.set $s (i32.add (local.get $s)\n"
+    "    (i32.load offset=4 (i32.shl (local.get $i) (i32.const 2)))))\n"
+    "   (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))\n"
+    "  (local.get $s))\n"
+    " (func (export \"param\") (param $a i32) (result i32)\n"
+    "  (if (i32.eqz (local.get $a)) (then (local.set $a (i32.const 1))))\n"
+    "  (i32.load (i32.shl (local.get $a) (i32.const 2))))\n"
+    " (func (export \"min_edge\") (param $a i32) (result i32)\n"
+    "  (i32.load (i32.add (i32.const 0xfffc) (i32.and (local.get $a) (i32.const 1))))))";
+
+static void aot_bounded_addresses_skip_their_check(void **state) {
+  (void)state;
+  cis_engine *e = engine("interp");
+  char *c = generated_c(e, RANGES);
+  cis_engine_free(e);
+  const bool checked[] = {false, true, true, false, true, true, false, true, true, true};
+  for (unsigned fi = 0; fi < sizeof checked / sizeof checked[0]; fi++) {
+    char *f = function_c(c, fi);
+    size_t n = count_of(f, "M, MS,") + count_of(f, "aot_ea(");
+    if (checked[fi] ? n == 0 : n != 0) fail_msg("w%u: %zu checks in\n%s", fi, n, f);
+    free(f);
+  }
+  free(c);
+  pair p;
+  pair_new(&p, RANGES);
+  struct {
+    const char *name;
+    uint32_t a;
+    cis_result want;
+  } k[] = {
+      {"mask_in", 0xffffffffu, CIS_OK},    {"mask_edge", 0xfffc, CIS_OK},
+      {"mask_edge", 0xfffd, CIS_TRAP_MEM_OOB}, {"mask_off", 0xfff8, CIS_OK},
+      {"mask_off", 0xfffc, CIS_TRAP_MEM_OOB},  {"byte_in", 0xff, CIS_OK},
+      {"byte_edge", 0xfe, CIS_OK},         {"byte_edge", 0xff, CIS_TRAP_MEM_OOB},
+      {"local_edge", 0x3fff, CIS_OK},      {"local_edge", 0x3ffff, CIS_OK},
+      {"local_edge", 0xffffffffu, CIS_TRAP_MEM_OOB},
+      {"probe", 0x10000, CIS_OK},          {"probe_off", 0x3ffe, CIS_OK},
+      {"probe_off", 0x3fff, CIS_TRAP_MEM_OOB}, {"param", 0, CIS_OK},
+      {"param", 0x3fff, CIS_OK},           {"param", 0x4000, CIS_TRAP_MEM_OOB},
+      {"min_edge", 0, CIS_OK},             {"min_edge", 1, CIS_TRAP_MEM_OOB},
+  };
+  for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+    cis_val a = i32v(k[i].a);
+    cis_result rc = both(&p, k[i].name, &a, 1, 1);
+    if (rc != k[i].want)
+      fail_msg("%s(0x%x): %s, want %s", k[i].name, k[i].a, cis_errname(rc), cis_errname(k[i].want));
+  }
+  pair_free(&p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(results_share_one_struct_per_shape, setup, teardown),
@@ -551,6 +637,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(aot_leaf_functions_skip_the_stack_check, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(aot_group_check_form_per_function, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_bounded_addresses_skip_their_check, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_check_group_covers_accesses_at_one_local, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(aot_check_group_results_and_traps_match_interpreter,
