@@ -431,16 +431,27 @@ static void revoked_through_another_handle_is_refused_at_the_next_check(void **s
   assert_int_equal(check(v->a, keep), CIS_OK);
 }
 
-/* Deletes token row `name` straight in registry.db, as the sqlite3 shell
- * would: no counter moves. */
-static void delete_behind_cis(const char *home, const char *name) {
-  char path[PATH_MAX], sql[128];
+/* Runs sql on registry.db through a connection of its own, as another
+ * process (the registry's installs share the file); returns it open when
+ * keep (the caller closes it), else NULL. */
+static sqlite3 *exec_on_registry(const char *home, const char *sql, bool keep) {
+  char path[PATH_MAX];
   snprintf(path, sizeof path, "%s/registry.db", home);
-  snprintf(sql, sizeof sql, "DELETE FROM tokens WHERE name = '%s'", name);
   sqlite3 *db = NULL;
   assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
   sqlite3_busy_timeout(db, 5000);
   assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  if (keep) return db;
+  sqlite3_close(db);
+  return NULL;
+}
+
+/* Deletes token row `name` straight in registry.db, as the sqlite3 shell
+ * would: no counter moves. */
+static void delete_behind_cis(const char *home, const char *name) {
+  char sql[128];
+  snprintf(sql, sizeof sql, "DELETE FROM tokens WHERE name = '%s'", name);
+  sqlite3 *db = exec_on_registry(home, sql, true);
   assert_int_equal(sqlite3_changes(db), 1);
   sqlite3_close(db);
 }
@@ -483,20 +494,6 @@ static void without_the_counter_file_every_check_reads_the_database(void **state
   serve_home_remove(home);
 }
 
-/* Runs sql on registry.db through a connection of its own, as another
- * process (the registry's installs share the file); returns it open when
- * keep (the caller closes it), else NULL. */
-static sqlite3 *exec_on_registry(const char *home, const char *sql, bool keep) {
-  char path[PATH_MAX];
-  snprintf(path, sizeof path, "%s/registry.db", home);
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-  if (keep) return db;
-  sqlite3_close(db);
-  return NULL;
-}
 
 /* Commits to the registry's file that leave the tokens alone (a skill's
  * install or removal) leave the cache full past the poll: SQLite's
