@@ -830,7 +830,7 @@ static void owner_rate_paces_an_owners_jobs_and_no_one_elses(void **state) {
   cis__pool_config c = {.workers = 2, .queue = 16, .background = true, .owner_rate = 2};
   assert_int_equal(cis__pool_start(&p, &c, &mu, &idle_cv), CIS_OK);
   g_running = &p;
-  enum { N = 6 };
+  enum { N = 8 };
   static cis__pool_owner owner_a, owner_b;
   static test_job a[N], b;
   uint64_t t0 = cis__now_ns();
@@ -847,7 +847,7 @@ static void owner_rate_paces_an_owners_jobs_and_no_one_elses(void **state) {
   pthread_mutex_lock(&mu);
   assert_int_equal(cis__pool_submit(&p, &b.pj), CIS__POOL_ADMITTED);
   assert_true(wait_done(&b));
-  assert_false(a[N - 1].pj.done); /* 1.5 s of owner a's rate still ahead of it */
+  assert_false(a[N - 1].pj.done); /* 2.5 s of owner a's rate still ahead of it */
   pthread_mutex_unlock(&mu);
   for (int i = 0; i < N; i++) {
     pthread_mutex_lock(&mu);
