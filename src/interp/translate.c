@@ -1594,29 +1594,14 @@ static void binop(tr *t, const numop *n) {
       push_slot(t);
       return;
     }
-    if ((n->ss == CIS__IOP_i32_add_ss || n->ss == CIS__IOP_i64_add_ss) && fuse_int_load(t, n->ss, pa, sa, sb, d)) {
-      pop(t, 2);
-      push_slot(t);
-      return;
-    }
-    if (n->ss == CIS__IOP_i32_add_ss && fuse_shl_add(t, pa, sa, sb, d)) {
-      pop(t, 2);
-      push_slot(t);
-      return;
-    }
-    if ((n->ss == CIS__IOP_i32_add_ss || n->ss == CIS__IOP_i64_add_ss) && fuse_eqz_add(t, n->ss, pa, sa, sb, d)) {
-      pop(t, 2);
-      push_slot(t);
-      return;
-    }
-    if (n->ss == CIS__IOP_i32_add_ss && fuse_store_add(t, sa, sb, false, d)) {
-      pop(t, 2);
-      push_slot(t);
-      return;
-    }
-    if ((n->ss == CIS__IOP_i32_xor_ss || n->ss == CIS__IOP_i32_or_ss || n->ss == CIS__IOP_i64_xor_ss ||
-         n->ss == CIS__IOP_i64_or_ss) &&
-        fuse_shift_bitop(t, n->ss, pa, sa, sb, d)) {
+    /* The integer fusions with the instruction just emitted, tried in
+     * turn: the first that takes it leaves one op for both. */
+    bool add32 = n->ss == CIS__IOP_i32_add_ss, add = add32 || n->ss == CIS__IOP_i64_add_ss;
+    bool bitop = n->ss == CIS__IOP_i32_xor_ss || n->ss == CIS__IOP_i32_or_ss || n->ss == CIS__IOP_i64_xor_ss ||
+                 n->ss == CIS__IOP_i64_or_ss;
+    if ((add && fuse_int_load(t, n->ss, pa, sa, sb, d)) || (add32 && fuse_shl_add(t, pa, sa, sb, d)) ||
+        (add && fuse_eqz_add(t, n->ss, pa, sa, sb, d)) || (add32 && fuse_store_add(t, sa, sb, false, d)) ||
+        (bitop && fuse_shift_bitop(t, n->ss, pa, sa, sb, d))) {
       pop(t, 2);
       push_slot(t);
       return;
