@@ -251,6 +251,14 @@ bool cis__pool_review(cis__pool *p, uint64_t now) {
   return true;
 }
 
+/* Under mu: thread w's job is no longer a short call (it ended, turned
+ * long or left its slot): out of the count cis__pool_attach reads. */
+static void uncount_short(cis__pool *p, cis__pool_thread *w) {
+  if (!atomic_exchange(&w->short_counted, false)) return;
+  atomic_store_explicit(&p->short_ended, cis__now_ns(), memory_order_relaxed);
+  atomic_fetch_sub(&p->short_running, 1);
+}
+
 /* Under mu: a job of o was queued: which threads to tell, one of its side. */
 static void tell_one(cis__pool *p, const cis__pool_owner *o, cis__pool_wake *w) {
   w->cv = atomic_load(&o->over) ? &p->lane_cv : &p->work_cv;
@@ -299,6 +307,8 @@ static void *worker_main(void *arg) {
     atomic_store(&w->had_inst, false);
     w->since = cis__now_ns();
     w->cpu0 = thread_cpu_ns(w);
+    atomic_store(&w->short_counted, true);
+    atomic_fetch_add(&p->short_running, 1);
     bool first = p->running == 1;
     pthread_mutex_unlock(p->mu);
     /* The watch may sleep; told after the unlock, as a submission's wake
@@ -312,6 +322,7 @@ static void *worker_main(void *arg) {
     }
     pthread_mutex_lock(p->mu);
     w->since = 0;
+    uncount_short(p, w);
     p->running--;
     (j->owner ? j->owner : &p->own)->active--;
     j->done = true;
@@ -376,6 +387,7 @@ static void lower(cis__pool *p, cis__pool_thread *w) {
  * its quota is set by set_quotas, else its thread is lowered. */
 static void mark_long(cis__pool *p, cis__pool_thread *w) {
   w->long_cpu = true;
+  uncount_short(p, w);
   /* One whose guest has ended (detached) only answers: not lowered. */
   if (!atomic_load(&w->attached) && !atomic_load(&w->had_inst)) lower(p, w);
 }
@@ -416,11 +428,11 @@ static void set_quotas(cis__pool *p, uint64_t now) {
   uint64_t in = atomic_load_explicit(&p->inline_seen, memory_order_relaxed);
   if (in > p->short_seen && in <= now) p->short_seen = in;
   bool shared = now - p->short_seen < CIS__POOL_LIFT_AFTER_NS;
-  /* What a call that starts now gets (cis__pool_attach): were it to run
-   * long, it would be one more. */
-  unsigned q0 = shared ? p->c.long_share / (nlong + 1) : 0;
-  atomic_store_explicit(&p->start_quota, shared && !q0 ? 1 : q0, memory_order_relaxed);
-  atomic_store_explicit(&p->start_quota_at, now, memory_order_relaxed);
+  /* What a call that starts beside short calls gets (cis__pool_attach):
+   * were it to run long, it would be one more. */
+  unsigned q0 = p->c.long_share / (nlong + 1);
+  atomic_store_explicit(&p->start_share, q0 ? q0 : 1, memory_order_relaxed);
+  atomic_store_explicit(&p->start_share_at, now, memory_order_relaxed);
   if (!nlong) return;
   unsigned q = 0;
   if (shared) {
@@ -443,6 +455,7 @@ static bool hand_off(cis__pool *p, unsigned i) {
   cis__pool_thread *w = p->slot[i];
   if (w->handed_off || p->nlong >= p->c.long_max) return false;
   w->handed_off = true;
+  uncount_short(p, w); /* long, or blocked: short work of no one's now */
   w->next = p->longs;
   p->longs = w;
   p->nlong++;
@@ -744,6 +757,30 @@ void cis__pool_continue_later(cis__pool *p, cis__pool_job *j, cis_wait why, cis_
   tell_one(p, o, w);
 }
 
+/* Without mu: whether short calls other than thread w's own run, wait,
+ * or ran within CIS__POOL_LIFT_AFTER_NS, as set_quotas counts them. Read
+ * live: the watch, which ticks when a job starts, counted the starting
+ * call itself as short work, and a call that started alone got a quota
+ * whenever the watch ran before its attach. */
+static bool short_work_beside(cis__pool *p, cis__pool_thread *w) {
+  unsigned n = atomic_load(&p->short_running);
+  if (atomic_load(&w->short_counted) && n) n--;
+  if (n || atomic_load(&p->queued) || atomic_load(&p->inlined)) return true;
+  uint64_t ended = atomic_load_explicit(&p->short_ended, memory_order_relaxed);
+  uint64_t in = atomic_load_explicit(&p->inline_seen, memory_order_relaxed);
+  uint64_t now = cis__now_ns(); /* after them: neither is later */
+  return (ended && now - ended < CIS__POOL_LIFT_AFTER_NS) || (in && now - in < CIS__POOL_LIFT_AFTER_NS);
+}
+
+/* Without mu: the quota of a call that starts beside short calls. */
+static unsigned start_share(cis__pool *p) {
+  /* The watch sleeps while nothing runs: the long calls it counted last
+   * have ended since. */
+  uint64_t at = atomic_load_explicit(&p->start_share_at, memory_order_relaxed);
+  if (cis__now_ns() - at >= CIS__POOL_LIFT_AFTER_NS) return p->c.long_share;
+  return atomic_load_explicit(&p->start_share, memory_order_relaxed);
+}
+
 void cis__pool_attach(cis__pool *p, cis__pool_job *j, cis_instance *inst) {
   /* j->on was set under mu before j ran on this thread. Not mu: it is
    * every request's, and this runs twice a call. */
@@ -752,15 +789,12 @@ void cis__pool_attach(cis__pool *p, cis__pool_job *j, cis_instance *inst) {
   pthread_mutex_lock(&w->qmu);
   if (!inst && w->inst && w->quota) cis_instance_quota(w->inst, 0);
   w->inst = inst;
-  /* While short calls run or wait, a call starts under the quota it
+  /* While other short calls run or wait, a call starts under the quota it
    * would get as a long one: past its grace (the runtime's first 0.2 ms
    * of CPU, as long as the pool's mark for a long call) it pauses at
    * once, where waiting for the watch to see it long (up to
    * CIS__POOL_WATCH_MS more) let it take a waking short call's CPU. */
-  unsigned q = inst ? atomic_load_explicit(&p->start_quota, memory_order_relaxed) : 0;
-  /* The watch sleeps while nothing runs: what it set before is stale. */
-  if (q && cis__now_ns() - atomic_load_explicit(&p->start_quota_at, memory_order_relaxed) >= CIS__POOL_LIFT_AFTER_NS)
-    q = 0;
+  unsigned q = inst && short_work_beside(p, w) ? start_share(p) : 0;
   if (q) cis_instance_quota(inst, q);
   w->quota = q;
   atomic_store(&w->attached, inst != NULL);

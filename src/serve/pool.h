@@ -174,6 +174,7 @@ typedef struct cis__pool_thread {
   unsigned quota;                      /* the quota set on inst (per mille), 0 none */
   atomic_bool attached;                /* inst is set (read without qmu by the watch) */
   atomic_bool had_inst;                /* an instance was attached during this job */
+  atomic_bool short_counted;           /* its job is in cis__pool.short_running */
   bool lane;                           /* a thread of the lane (niced): takes the jobs of owners over
                                           their share, and only those */
   bool handed_off;                     /* its slot went to a fresh thread: it ends with its job */
@@ -242,9 +243,11 @@ typedef struct cis__pool {
   atomic_uint_fast64_t fair_at;        /* when the shares were last reviewed (ns), 0: never */
   atomic_bool reviewing;               /* a review runs (one at a time) */
   atomic_uint nover;                   /* owners over their share now (metric) */
-  atomic_uint start_quota;             /* the quota a call gets at its start (cis__pool_attach; set by
-                                          the watch): a long call's while short calls run, else 0 */
-  atomic_uint_fast64_t start_quota_at; /* when the watch set it (ns) */
+  atomic_uint start_share;             /* the quota a call gets at its start while other short calls
+                                          run (cis__pool_attach; set by the watch): one long call's more */
+  atomic_uint_fast64_t start_share_at; /* when the watch set it (ns) */
+  _Atomic unsigned short_running;      /* calls on the slots' threads not long (yet): cis__pool_thread.short_counted */
+  _Atomic uint64_t short_ended;        /* when such a call last ended or turned long (ns) */
   atomic_uint remote_only;             /* owners active on other nodes only (cis__pool_remote) */
   atomic_uint_fast64_t remote_only_sum; /* their use there, in the units of cis__pool_owner.recent */
   bool trim_due;                       /* a thread ended since the last trim */
