@@ -22,7 +22,10 @@
 # of a cluster would be used.
 #
 # ROUNDS rounds alternate the scenarios; the figures are the medians of the
-# quiet tenant's p50 and p99 latency, and their ratio to `alone`. Exit
+# quiet tenant's p50 and p99 latency, and their ratio to `alone`; then the
+# median and range of the ratios taken within each round (a scenario
+# against the `alone` run just before it: what the machine does from
+# minute to minute moves both alike). Exit
 # status: 0 when every run could be made (the goal, within 10% of alone,
 # is reported, not enforced), 1 when a run failed, 2 on a usage or build
 # error.
@@ -210,6 +213,8 @@ pct_ms() { # file pct
     else if (v ~ /ms$/) sub(/ms$/, "", v); else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }; print v }' "$1"
 }
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR) print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
+# "median (lowest-highest)" of one number a line, two decimals.
+spread() { sort -g | awk '{ a[NR] = $1 } END { if (NR) printf "%.2f (%.2f-%.2f)", (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2), a[1], a[NR] }'; }
 
 declare -A res
 echo "serve_tenants.sh: quiet wrk -t1 -c4 -d${secs}s on kvpair${fresh:+ (new keys each call)}, ${pause} ms between calls; $rounds rounds; $store, $nodes node(s)"
@@ -229,6 +234,9 @@ for ((r = 1; r <= rounds; r++)); do
     [ -n "$p50" ] && [ -n "$p99" ] || { echo "serve_tenants.sh: no latency ($sc)" >&2; cat "$f" >&2; exit 1; }
     res[${sc}_p50]+="$p50"$'\n'
     res[${sc}_p99]+="$p99"$'\n'
+    [ "$sc" = alone ] && r50=$p50 r99=$p99
+    res[${sc}_q50]+=$(awk -v a="$p50" -v x="$r50" 'BEGIN { print a / x }')$'\n'
+    res[${sc}_q99]+=$(awk -v a="$p99" -v x="$r99" 'BEGIN { print a / x }')$'\n'
     res[${sc}_rps]+="$rps"$'\n'
     printf '  %-7s round %d: quiet %8.0f calls/s  p50 %8.2f ms  p99 %8.2f ms  non-2xx %s  noisy %s/s\n' "$sc" \
       "$r" "$rps" "$p50" "$p99" "${bad:-0}" "${nr:-0}"
@@ -238,13 +246,14 @@ done
 a50=$(printf '%s' "${res[alone_p50]}" | median) a99=$(printf '%s' "${res[alone_p99]}" | median)
 report=$out/serve_tenants.md
 {
-  echo "| noisy tenant | noisy 2xx/s | quiet calls/s | quiet p50 ms | p50 / alone | quiet p99 ms | p99 / alone |"
-  echo "|---|---|---|---|---|---|---|"
+  echo "| noisy tenant | noisy 2xx/s | quiet calls/s | quiet p50 ms | p50 / alone | quiet p99 ms | p99 / alone | p50 / alone by round | p99 / alone by round |"
+  echo "|---|---|---|---|---|---|---|---|---|"
   for sc in $scenarios; do
     m50=$(printf '%s' "${res[${sc}_p50]}" | median) m99=$(printf '%s' "${res[${sc}_p99]}" | median)
     mr=$(printf '%s' "${res[${sc}_rps]}" | median) mn=$(printf '%s' "${res[${sc}_noisy]}" | median)
-    awk -v s="$sc" -v n="$mn" -v r="$mr" -v a="$m50" -v b="$m99" -v x="$a50" -v y="$a99" \
-      'BEGIN { printf "| %s | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f |\n", s, n, r, a, a / x, b, b / y }'
+    q50=$(printf '%s' "${res[${sc}_q50]}" | spread) q99=$(printf '%s' "${res[${sc}_q99]}" | spread)
+    awk -v s="$sc" -v n="$mn" -v r="$mr" -v a="$m50" -v b="$m99" -v x="$a50" -v y="$a99" -v c="$q50" -v d="$q99" \
+      'BEGIN { printf "| %s | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %s | %s |\n", s, n, r, a, a / x, b, b / y, c, d }'
   done
   echo
   echo "($store, $nodes node(s); quiet: 4 connections${fresh:+, new keys each call}, ${pause} ms between calls; noisy clients at nice $nnice; medians of $rounds runs of ${secs}s; $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg))"
