@@ -309,7 +309,7 @@ static void *worker_main(void *arg) {
     w->cpu0 = thread_cpu_ns(w);
     atomic_store(&w->short_counted, true);
     atomic_fetch_add(&p->short_running, 1);
-    bool first = p->running == 1;
+    bool first = p->running == 1 && p->watch_idle;
     pthread_mutex_unlock(p->mu);
     /* The watch may sleep; told after the unlock, as a submission's wake
      * (cis__pool_wake): a lane thread preempted holding mu by the watch it
@@ -542,7 +542,9 @@ static void *watch_main(void *arg) {
     bool pending = false;
     for (unsigned i = 0; i < p->nslots; i++) pending |= !p->slot[i] || p->slot[i]->retired;
     for (cis__pool_thread *t = p->longs; t; t = t->next) pending |= t->exited;
-    if (!p->running && !pending) {
+    uint64_t t0 = cis__now_ns();
+    if (p->running || pending) p->busy_seen = t0;
+    if (!p->running && !pending && t0 - p->busy_seen >= CIS__POOL_WATCH_LINGER_NS) {
       if (p->trim_due) {
         /* Idle after threads ended: each long call's thread took a malloc
          * arena of its own, and the memory they freed stays in the
@@ -556,7 +558,9 @@ static void *watch_main(void *arg) {
         pthread_mutex_lock(p->mu);
         continue;
       }
+      p->watch_idle = true;
       pthread_cond_wait(&p->watch_cv, p->mu); /* nothing to watch */
+      p->watch_idle = false;
       continue;
     }
     {
@@ -566,6 +570,7 @@ static void *watch_main(void *arg) {
       pthread_cond_timedwait(&p->watch_cv, p->mu, &until);
       if (p->stopping) break;
     }
+    p->ticks++;
     cis__pool_thread *dead = NULL;
     reap_longs(p, &dead);
     pthread_t named[p->nslots ? p->nslots : 1];

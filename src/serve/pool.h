@@ -69,6 +69,11 @@
  * its priority), 19 at most. */
 #define CIS__POOL_LONG_NICE 10
 #define CIS__POOL_WATCH_MS 1
+/* The watch sleeps once nothing has run for this long, and only a job
+ * that starts while it sleeps wakes it: under a stream of short calls
+ * the pool empties between two of them, and a wake at each job's start
+ * (on top of each period's) took a tenth of a CPU from the requests. */
+#define CIS__POOL_WATCH_LINGER_NS (20 * 1000000ull)
 /* The share of one CPU (per mille) that the long calls with an attached
  * instance may use together while short calls run or wait: each gets
  * cis_instance_quota(CIS__POOL_LONG_SHARE / their number, at least 1).
@@ -237,6 +242,7 @@ typedef struct cis__pool {
   _Atomic uint64_t inline_seen;        /* when a short call last began inline (ns; no mu) */
   uint64_t handoffs;                   /* long calls whose slot went to a fresh thread (metric) */
   uint64_t trims;                      /* memory handed back to the system while idle (metric) */
+  uint64_t ticks;                      /* the watch's rounds (for tests) */
   uint64_t lane_runs;                  /* jobs run on the lane (metric) */
   uint64_t paced;                      /* jobs that waited for their owner's rate (metric) */
   cis__pool_owner *_Atomic owners;     /* every owner that had a job (fairness), newest first */
@@ -251,6 +257,8 @@ typedef struct cis__pool {
   atomic_uint remote_only;             /* owners active on other nodes only (cis__pool_remote) */
   atomic_uint_fast64_t remote_only_sum; /* their use there, in the units of cis__pool_owner.recent */
   bool trim_due;                       /* a thread ended since the last trim */
+  bool watch_idle;                     /* the watch sleeps until a job starts (under mu) */
+  uint64_t busy_seen;                  /* when the watch last saw a job or a pending slot (ns; its own) */
   bool stopping;                       /* threads exit */
 } cis__pool;
 

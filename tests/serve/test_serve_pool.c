@@ -600,6 +600,34 @@ static void call_that_starts_alone_starts_free(void **state) {
   pthread_cond_destroy(&blocked.pj.cv);
 }
 
+/* A stream of short calls, one after another: the pool empties between
+ * two, and the watch used to be woken at each start on top of its
+ * period (a tenth of a CPU under a flood of requests). It now rounds at
+ * most once a period while they come. */
+static void watch_rounds_once_a_period_under_a_stream_of_short_calls(void **state) {
+  (void)state;
+  static cis__pool p;
+  start(&p, 2, 8, 8, 4);
+  enum { JOBS = 3000 };
+  static test_job j;
+  uint64_t t0 = cis__now_ns();
+  pthread_mutex_lock(&mu);
+  uint64_t ticks0 = p.ticks;
+  for (int i = 0; i < JOBS; i++) {
+    job_init(&j, run_short, NULL);
+    assert_int_equal(cis__pool_submit(&p, &j.pj), CIS__POOL_ADMITTED);
+    assert_true(wait_done(&j));
+    pthread_cond_destroy(&j.pj.cv);
+  }
+  uint64_t ticks = p.ticks - ticks0;
+  pthread_mutex_unlock(&mu);
+  uint64_t periods = (cis__now_ns() - t0) / (CIS__POOL_WATCH_MS * 1000000ull);
+  print_message("%d calls in %llu periods: %llu rounds\n", JOBS, (unsigned long long)periods, (unsigned long long)ticks);
+  assert_true(ticks <= periods + 2);
+  cis__pool_stop(&p);
+  g_running = NULL;
+}
+
 /* Short calls run inline on their submitters' threads (as `cis serve`
  * runs a quick call on its polling thread) count as short work too: a
  * long guest call gets its quota while they come, and it is lifted once
@@ -1316,6 +1344,7 @@ int main(void) {
       cmocka_unit_test_teardown(quota_set_ahead_lets_a_call_run_its_grace_first, teardown),
       cmocka_unit_test_teardown(call_starts_under_the_long_quota_while_short_calls_run, teardown),
       cmocka_unit_test_teardown(call_that_starts_alone_starts_free, teardown),
+      cmocka_unit_test_teardown(watch_rounds_once_a_period_under_a_stream_of_short_calls, teardown),
       cmocka_unit_test_teardown(quota_pauses_a_spinning_call_and_its_deadline_still_ends_it, teardown),
       cmocka_unit_test_teardown(quota_pause_ends_at_cancel, teardown),
       cmocka_unit_test_teardown(quota_lifted_lets_the_call_run_on, teardown),
