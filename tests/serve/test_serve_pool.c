@@ -520,6 +520,25 @@ static bool attach_one(cis__pool *p, guest *g, guest_job *gj) {
   return attach_one_by(p, g, gj, run_attached);
 }
 
+/* Opens the gate and waits for the attached job gj, and for blocked when
+ * not NULL (a short call that held a worker). */
+static void release_attached(guest_job *gj, test_job *blocked) {
+  gate_set(true);
+  pthread_mutex_lock(&mu);
+  if (blocked) assert_true(wait_done(blocked));
+  assert_true(wait_done((test_job *)gj));
+  pthread_mutex_unlock(&mu);
+}
+
+/* Stops a pool whose attached jobs have ended (release_attached). */
+static void stop_attached(cis__pool *p, guest *g, guest_job *gj, test_job *blocked) {
+  cis__pool_stop(p);
+  g_running = NULL;
+  guest_free(g);
+  pthread_cond_destroy(&gj->pj.cv);
+  if (blocked) pthread_cond_destroy(&blocked->pj.cv);
+}
+
 /* While a short call runs, a call starts under the quota it would get
  * as a long one (the runtime lets it run its grace first), so it pauses
  * as soon as it runs long rather than once the watch sees it; it is not
@@ -540,25 +559,14 @@ static void call_starts_under_the_long_quota_while_short_calls_run(void **state)
   pthread_mutex_lock(&mu);
   assert_int_equal(p.throttled, 0);
   pthread_mutex_unlock(&mu);
-  gate_set(true);
-  pthread_mutex_lock(&mu);
-  assert_true(wait_done(&blocked));
-  assert_true(wait_done((test_job *)&gj));
-  pthread_mutex_unlock(&mu);
+  release_attached(&gj, &blocked);
   /* Quiet past CIS__POOL_LIFT_AFTER_NS: the next call starts free. */
   nap_ms(CIS__POOL_LIFT_AFTER_NS / 1000000 * 2);
   gate_set(false);
   assert_true(attach_one(&p, &g, &gj));
   assert_int_equal(quota_of(&gj.pj), 0);
-  gate_set(true);
-  pthread_mutex_lock(&mu);
-  assert_true(wait_done((test_job *)&gj));
-  pthread_mutex_unlock(&mu);
-  cis__pool_stop(&p);
-  g_running = NULL;
-  guest_free(&g);
-  pthread_cond_destroy(&gj.pj.cv);
-  pthread_cond_destroy(&blocked.pj.cv);
+  release_attached(&gj, NULL);
+  stop_attached(&p, &g, &gj, &blocked);
 }
 
 /* A call that starts with no other call running, nor any for a while,
@@ -576,10 +584,7 @@ static void call_that_starts_alone_starts_free(void **state) {
   for (int round = 0; round < 3; round++) {
     assert_true(attach_one_by(&p, &g, &gj, run_attached_late));
     assert_int_equal(quota_of(&gj.pj), 0);
-    gate_set(true);
-    pthread_mutex_lock(&mu);
-    assert_true(wait_done((test_job *)&gj));
-    pthread_mutex_unlock(&mu);
+    release_attached(&gj, NULL);
     gate_set(false);
     /* Its own end is no other call's: quiet again before the next. */
     nap_ms(CIS__POOL_LIFT_AFTER_NS / 1000000 * 2);
@@ -588,16 +593,8 @@ static void call_that_starts_alone_starts_free(void **state) {
   short_call_holds_a_worker(&p, &blocked);
   assert_true(attach_one_by(&p, &g, &gj, run_attached_late));
   assert_int_equal(quota_of(&gj.pj), CIS__POOL_LONG_SHARE);
-  gate_set(true);
-  pthread_mutex_lock(&mu);
-  assert_true(wait_done(&blocked));
-  assert_true(wait_done((test_job *)&gj));
-  pthread_mutex_unlock(&mu);
-  cis__pool_stop(&p);
-  g_running = NULL;
-  guest_free(&g);
-  pthread_cond_destroy(&gj.pj.cv);
-  pthread_cond_destroy(&blocked.pj.cv);
+  release_attached(&gj, &blocked);
+  stop_attached(&p, &g, &gj, &blocked);
 }
 
 /* A stream of short calls, one after another: the pool empties between
