@@ -239,9 +239,13 @@ typedef struct lplan {
   bool on;                /* the loop being generated has a plan */
   uint32_t label;         /* its label */
   uint32_t iv;            /* the induction variable's local */
-  uint32_t step;          /* added to it per iteration (i32, not 0) */
+  uint32_t step;          /* added to it per iteration (i32, not 0; 0 when sinv) */
+  uint32_t sinv;          /* lt: the invariant local + 1 added per iteration, 0: step */
   uint32_t tinv, target;  /* the loop goes on while iv at an iteration's start != the
-                             invariant local tinv - 1 (0: none) plus target */
+                             invariant local tinv - 1 (0: none) plus target; lt: while
+                             iv at an iteration's end < it (unsigned) */
+  bool lt;                /* the lt form, run in chunks of the ticks left (lp_close) */
+  int64_t spread;         /* sinv: the widest store key's extent, at most the step */
   uint32_t nkey, kinv[LP_MAX]; /* per key: the invariant local + 1, 0 none */
   bool kiv[LP_MAX];       /* per key: the address adds the induction variable */
   uint32_t nacc, seen;    /* accesses of the body; those generated so far */
@@ -873,8 +877,9 @@ static bool grp_add(gen *g, uint32_t pos, const char *avar, uint32_t off, uint32
 /* An i32 value of a loop body as lp_walk sees it: LF_AFF the invariant
  * local inv - 1 (0: none) plus, when iv, the induction variable's value
  * at the iteration's start, plus k (wrapping); LF_NE that form != the
- * invariant local binv - 1 (0: none) plus b; LF_NONE anything else. */
-enum { LF_NONE, LF_AFF, LF_NE, LF_STACK = 32 };
+ * invariant local binv - 1 (0: none) plus b; LF_LT that form < it
+ * (unsigned); LF_NONE anything else. */
+enum { LF_NONE, LF_AFF, LF_NE, LF_LT, LF_STACK = 32 };
 typedef struct lform {
   uint8_t kind;
   bool iv;
@@ -977,6 +982,17 @@ static bool lp_walk(const gen *g, const uint8_t *p, const uint8_t *end, lwalk *w
       }
       st[sp++] = r;
       continue;
+    case CIS__OP_I32_LT_U:
+    case CIS__OP_I32_GT_U:
+      if (sp < 2) return false;
+      b = st[--sp];
+      a = st[--sp];
+      if (op == CIS__OP_I32_GT_U) r = a, a = b, b = r;
+      r.kind = LF_NONE;
+      if (a.kind == LF_AFF && b.kind == LF_AFF && a.iv && !b.iv)
+        r = a, r.kind = LF_LT, r.binv = b.inv, r.b = b.k;
+      st[sp++] = r;
+      continue;
     case CIS__OP_BR_IF: {
       enum cis__op nx;
       if (!rd_u32(&p, end, &x) || x || sp != 1) return false;
@@ -1034,15 +1050,17 @@ static void lp_extent(const lplan *pl, uint32_t key, int64_t *lo, int64_t *hi) {
  * accesses at the key of a store lie within one step of each other, so
  * that two iterations never touch the same byte through that key (other
  * keys the entry check keeps apart). */
-static bool lp_safe(const lplan *pl) {
+static bool lp_safe(lplan *pl) {
   uint64_t step = (int32_t)pl->step < 0 ? 0u - (uint64_t)(int64_t)(int32_t)pl->step : pl->step;
+  pl->spread = 0;
   for (uint32_t i = 0; i < pl->nacc; i++) {
     const lacc *a = &pl->acc[i];
     if (!a->store) continue;
     if (!pl->kiv[a->key]) return false;
     int64_t lo, hi;
     lp_extent(pl, a->key, &lo, &hi);
-    if ((uint64_t)(hi - lo) > step) return false;
+    if (hi - lo > pl->spread) pl->spread = hi - lo;
+    if (!pl->sinv && (uint64_t)(hi - lo) > step) return false; /* a step in a local: at entry */
   }
   return pl->nacc > 0;
 }
@@ -1052,7 +1070,9 @@ static bool lp_safe(const lplan *pl) {
  * induction variable is a local the body writes whose value at the end
  * of the body is its value at the start plus a constant, and the br_if
  * tests it, at its new value plus a constant, against an invariant local
- * plus a constant (!=), or against zero (the value itself). */
+ * plus a constant (!=), or against zero (the value itself); or (lt) the
+ * step is a positive constant or an invariant local, and the br_if tests
+ * the new value unsigned < an invariant local plus a constant. */
 static bool lp_plan(gen *g, const uint8_t *p, const uint8_t *end, const cis__blocktype *bt) {
   lplan *pl = &g->lp;
   lwalk w = {.nw = 0};
@@ -1068,15 +1088,23 @@ static bool lp_plan(gen *g, const uint8_t *p, const uint8_t *end, const cis__blo
     if (!lp_walk(g, p, end, &t, pl, false)) continue;
     lform e = t.wf[c], k = t.cond;
     if (k.kind == LF_AFF) k.kind = LF_NE, k.binv = k.b = 0;
-    if (e.kind != LF_AFF || !e.iv || e.inv || !e.k || e.k == 0x80000000u || k.kind != LF_NE ||
-        !k.iv || k.inv)
-      continue;
+    if (e.kind != LF_AFF || !e.iv || !k.iv) continue;
+    if (k.kind == LF_LT) {
+      /* iv's new value < a bound, iv stepped up by a constant or by an
+       * invariant local (a count of iterations at entry: lp_close). */
+      if (k.inv != e.inv || k.k != e.k || (e.inv ? e.k != 0 : !e.k || (int32_t)e.k < 0)) continue;
+      pl->lt = true;
+      pl->sinv = e.inv;
+      pl->target = k.b;
+    } else {
+      if (e.inv || !e.k || e.k == 0x80000000u || k.kind != LF_NE || k.inv) continue;
+      pl->target = k.b - k.k;
+    }
     pl->nw = w.nw;
     memcpy(pl->w, w.w, sizeof pl->w);
     pl->iv = w.w[c];
     pl->step = e.k;
     pl->tinv = k.binv;
-    pl->target = k.b - k.k;
     if (lp_safe(pl)) return true;
   }
   memset(pl, 0, sizeof *pl);
@@ -1124,15 +1152,43 @@ static void lp_close(gen *g) {
   }
   int64_t s = (int32_t)pl->step, as = s < 0 ? -s : s;
   cis__aot_buf t = {0};
-  cis__aot_buf_printf(&t, "{\n");
   char tv[24] = "";
   if (pl->tinv) snprintf(tv, sizeof tv, "L%u + ", pl->tinv - 1);
-  if (s > 0) cis__aot_buf_printf(&t, "const uint32_t D%u_ = %s0x%xu - L%u;\n", L, tv, pl->target, pl->iv);
-  else cis__aot_buf_printf(&t, "const uint32_t D%u_ = L%u - (%s0x%xu);\n", L, pl->iv, tv, pl->target);
-  cis__aot_buf_printf(&t,
-                      "const uint64_t N%u_ = D%u_ %% %lldu ? 0 : (uint64_t)(D%u_ / %lldu) + 1;\n"
-                      "const int64_t S%u_ = ((int64_t)N%u_ - 1) * %lld;\n",
-                      L, L, (long long)as, L, (long long)as, L, L, (long long)s);
+  char sx[32];
+  snprintf(sx, sizeof sx, "(int64_t)QZ%u_", L);
+  if (!pl->lt) {
+    snprintf(sx, sizeof sx, "%lld", (long long)s);
+    cis__aot_buf_printf(&t, "{\n");
+  } else {
+    /* The lt form: the body runs N times, N the least n >= 1 with
+     * V + n * Z >= T (V the iv at entry, Z the step, T the bound, in 64
+     * bits), when V + N * Z does not wrap 2^32 (else the checked loop
+     * runs). It runs in chunks of the ticks left: after each, the checked
+     * loop's tick takes the slow path, refunds the iteration it charged
+     * (the chunk charges it) and comes back here (QR: from there). */
+    cis__aot_buf_printf(&g->decls, "int QR%u_;\n", L);
+    cis__aot_buf_printf(&t, "QR%u_ = 0;\nL%u_cp:;\n{\n", L, L);
+    cis__aot_buf_printf(&t, "const uint64_t QV%u_ = L%u, QT%u_ = (uint32_t)(%s0x%xu);\n", L,
+                        pl->iv, L, tv, pl->target);
+    if (pl->sinv) cis__aot_buf_printf(&t, "const uint64_t QZ%u_ = L%u;\n", L, pl->sinv - 1);
+    else cis__aot_buf_printf(&t, "const uint64_t QZ%u_ = %lluu;\n", L, (unsigned long long)s);
+    cis__aot_buf_printf(&t,
+                        "const uint64_t N%u_ = QZ%u_ - 1 >= 0x7fffffffu ? 0 : QT%u_ > QV%u_ + QZ%u_ "
+                        "? (QT%u_ - QV%u_ + QZ%u_ - 1) / QZ%u_ : 1;\n"
+                        "const int64_t S%u_ = ((int64_t)N%u_ - 1) * (int64_t)QZ%u_;\n"
+                        "const int64_t QK%u_ = (int64_t)N%u_ < AOT_TK ? (int64_t)N%u_ : AOT_TK;\n",
+                        L, L, L, L, L, L, L, L, L, L, L, L, L, L, L);
+  }
+  if (!pl->lt) {
+    if (s > 0)
+      cis__aot_buf_printf(&t, "const uint32_t D%u_ = %s0x%xu - L%u;\n", L, tv, pl->target, pl->iv);
+    else
+      cis__aot_buf_printf(&t, "const uint32_t D%u_ = L%u - (%s0x%xu);\n", L, pl->iv, tv, pl->target);
+    cis__aot_buf_printf(&t,
+                        "const uint64_t N%u_ = D%u_ %% %lldu ? 0 : (uint64_t)(D%u_ / %lldu) + 1;\n"
+                        "const int64_t S%u_ = ((int64_t)N%u_ - 1) * %lld;\n",
+                        L, L, (long long)as, L, (long long)as, L, L, (long long)s);
+  }
   for (uint32_t i = 0; i < pl->nkey; i++) {
     int64_t lo, hi;
     lp_extent(pl, i, &lo, &hi);
@@ -1140,7 +1196,7 @@ static void lp_close(gen *g) {
       if (pl->kinv[i]) snprintf(inv, sizeof inv, "(int64_t)L%u", pl->kinv[i] - 1);
     if (pl->kiv[i]) {
       snprintf(iv, sizeof iv, " + (int64_t)L%u", pl->iv);
-      snprintf(s < 0 ? slo : shi, sizeof slo, " + S%u_", L);
+      snprintf(s < 0 && !pl->lt ? slo : shi, sizeof slo, " + S%u_", L);
     }
     cis__aot_buf_printf(&t,
                         "const int64_t B%u_%u = %s%s;\n"
@@ -1148,7 +1204,12 @@ static void lp_close(gen *g) {
                         L, i, inv, iv, L, i, L, i, slo, (long long)lo, L, i, L, i, shi,
                         (long long)hi);
   }
-  cis__aot_buf_printf(&t, "if (N%u_ && AOT_TK >= (int64_t)N%u_", L, L);
+  if (!pl->lt) cis__aot_buf_printf(&t, "if (N%u_ && AOT_TK >= (int64_t)N%u_", L, L);
+  else
+    cis__aot_buf_printf(&t, "if (N%u_ && QK%u_ > 0 && QV%u_ + N%u_ * QZ%u_ <= 0xffffffffu", L, L, L,
+                        L, L);
+  if (pl->sinv && pl->spread)
+    cis__aot_buf_printf(&t, " && QZ%u_ >= %lldu", L, (long long)pl->spread);
   for (uint32_t i = 0; i < pl->nkey; i++)
     cis__aot_buf_printf(&t, " && LO%u_%u >= 0 && HI%u_%u <= (int64_t)MS", L, i, L, i);
   for (uint32_t i = 0; i < pl->nkey; i++)
@@ -1160,20 +1221,33 @@ static void lp_close(gen *g) {
         cis__aot_buf_printf(&t, " && (HI%u_%u <= LO%u_%u || HI%u_%u <= LO%u_%u)", L, i, L, j, L, j,
                             L, i);
     }
-  cis__aot_buf_printf(&t, ") {\nAOT_TK -= (int64_t)N%u_;\nAOT_IVDEP\n"
-                          "for (uint64_t j%u_ = 0; j%u_ < N%u_; j%u_++) {\n", L, L, L, L, L);
+  if (!pl->lt)
+    cis__aot_buf_printf(&t, ") {\nAOT_TK -= (int64_t)N%u_;\nAOT_IVDEP\n"
+                            "for (uint64_t j%u_ = 0; j%u_ < N%u_; j%u_++) {\n", L, L, L, L, L);
+  else
+    cis__aot_buf_printf(&t, ") {\nAOT_TK -= QK%u_;\nAOT_IVDEP\n"
+                            "for (uint64_t j%u_ = 0; j%u_ < (uint64_t)QK%u_; j%u_++) {\n", L, L,
+                        L, L, L);
   size_t from = pl->top;
   for (uint32_t i = 0; i < pl->nacc; i++) {
     const lacc *a = &pl->acc[i];
     buf_append(&t, g->body.p + from, a->at - from);
-    char jx[48] = "";
-    if (pl->kiv[a->key]) snprintf(jx, sizeof jx, " + (int64_t)j%u_ * %lld", L, (long long)s);
+    char jx[96] = "";
+    if (pl->kiv[a->key]) snprintf(jx, sizeof jx, " + (int64_t)j%u_ * %s", L, sx);
     cis__aot_buf_printf(&t, "%sp%u(M + B%u_%u%s + %lld%s", a->store ? "st" : "ld", a->size * 8, L,
                         a->key, jx, (long long)(int32_t)a->k + a->off, a->store ? ", " : ")");
     from = a->at + a->len;
   }
   buf_append(&t, g->body.p + from, pl->brif - from);
-  cis__aot_buf_printf(&t, "}\ngoto L%u_end;\n}\n}\nL%u_top:;\nAOT_TICK(c);\n", L, L);
+  if (!pl->lt)
+    cis__aot_buf_printf(&t, "}\ngoto L%u_end;\n}\n}\nL%u_top:;\nAOT_TICK(c);\n", L, L);
+  else
+    cis__aot_buf_printf(&t,
+                        "}\nif ((uint64_t)QK%u_ == N%u_) goto L%u_end;\ngoto L%u_top;\n}\n}\n"
+                        "if (QR%u_) {\nAOT_TK--;\ngoto L%u_bd;\n}\n"
+                        "L%u_top:;\nif (AOT_UNLIKELY(AOT_DEC_NEG(AOT_TK))) {\nAOT_TICK_LOOP(c);\n"
+                        "AOT_TK++;\nQR%u_ = 1;\ngoto L%u_cp;\n}\nL%u_bd:;\n",
+                        L, L, L, L, L, L, L, L, L, L);
   g->body.len = pl->at;
   buf_append(&g->body, t.p ? t.p : "", t.len);
   if (t.oom) g->body.oom = true;

@@ -338,17 +338,41 @@ static const char LOOPS[] =
     "      (i32.store8 (i32.add (local.get $d) (local.get $i))\n"
     "        (i32.load8_u (i32.add (local.get $s) (local.get $i))))\n"
     "      (br_if $l (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1)))\n"
-    "                        (local.get $end))))))\n";
+    "                        (local.get $end)))))\n"
+    /* a sieve's marking loop: the step in a local, the bound compared with
+     * lt_u (mark8: with gt_u, a constant step; mark_nop: none planned) */
+    "  (func (export \"mark\") (param $d i32) (param $j i32) (param $s i32) (param $end i32)\n"
+    "    (loop $l\n"
+    "      (i32.store8 (i32.add (local.get $d) (local.get $j)) (i32.const 1))\n"
+    "      (br_if $l (i32.lt_u (local.tee $j (i32.add (local.get $j) (local.get $s)))\n"
+    "                          (local.get $end)))))\n"
+    "  (func (export \"mark32\") (param $d i32) (param $j i32) (param $s i32) (param $end i32)\n"
+    "    (loop $l\n"
+    "      (i32.store (i32.add (local.get $d) (local.get $j)) (local.get $j))\n"
+    "      (br_if $l (i32.lt_u (local.tee $j (i32.add (local.get $j) (local.get $s)))\n"
+    "                          (local.get $end)))))\n"
+    "  (func (export \"mark8\") (param $d i32) (param $j i32) (param $end i32)\n"
+    "    (loop $l\n"
+    "      (i64.store (i32.add (local.get $d) (local.get $j)) (i64.const -1))\n"
+    "      (br_if $l (i32.gt_u (local.get $end)\n"
+    "                          (local.tee $j (i32.add (local.get $j) (i32.const 8)))))))\n"
+    "  (func (export \"mark_nop\") (param $d i32) (param $j i32) (param $s i32) (param $end i32)\n"
+    "    (loop $l\n"
+    "      (nop)\n"
+    "      (i32.store8 (i32.add (local.get $d) (local.get $j)) (i32.const 1))\n"
+    "      (br_if $l (i32.lt_u (local.tee $j (i32.add (local.get $j) (local.get $s)))\n"
+    "                          (local.get $end))))))\n";
 
-/* add, add64, add_tee, down, zero and copy get a copy, whose loop has no
- * check and no tick; add_nop and inv_store none. The checked loop after a copy is
+/* add, add64, add_tee, down, zero, copy, mark, mark32 and mark8 get a
+ * copy, whose loop has no check and no tick; add_nop, inv_store and
+ * mark_nop none. The checked loop after a copy is
  * the one written without it: add_tee's accesses at its local join check
  * groups (each checked as a member). */
 static void loop_copy_only_where_planned(void **state) {
   (void)state;
   cis_engine *e = engine("aot");
   char *c = generated_c(e, LOOPS);
-  assert_int_equal(count_of(c, "AOT_IVDEP\nfor ("), 6);
+  assert_int_equal(count_of(c, "AOT_IVDEP\nfor ("), 9);
   for (const char *p = c; (p = strstr(p, "AOT_IVDEP\nfor (")); p++) {
     const char *q = strstr(p, "goto L");
     assert_non_null(q);
@@ -356,7 +380,9 @@ static void loop_copy_only_where_planned(void **state) {
     assert_int_equal(count_of(copy, "aot_ea("), 0);
     assert_int_equal(count_of(copy, "M, MS,"), 0);
     assert_int_equal(count_of(copy, "AOT_TICK"), 0);
-    assert_int_equal(count_of(copy, "stp32(M + B") + count_of(copy, "stp8(M + B"), 1);
+    assert_int_equal(count_of(copy, "stp32(M + B") + count_of(copy, "stp8(M + B") +
+                         count_of(copy, "stp64(M + B"),
+                     1);
     free(copy);
   }
   const char *tee = strstr(c, " w3(cis_aot_ctx *c, int64_t dr_");
@@ -445,6 +471,27 @@ static void loop_copy_traps_and_writes_as_interpreter(void **state) {
       {"copy", {0x1000, 0x4000, 0, 3000}, 4, CIS_OK},
       {"copy", {0x1001, 0x1000, 0, 3000}, 4, CIS_OK},           /* overlapping: byte by byte */
       {"copy", {P - 100, 0x1000, 0, 101}, 4, CIS_TRAP_MEM_OOB},
+      {"mark", {0x1000, 0, 3, 3000}, 4, CIS_OK},
+      {"mark", {0x1000, 5, 1, 5}, 4, CIS_OK},                   /* j at the bound: once */
+      {"mark", {0x1000, 9, 1, 5}, 4, CIS_OK},                   /* j past it: once */
+      {"mark", {P - 100, 0, 7, 99}, 4, CIS_OK},                 /* the last at P - 2 */
+      {"mark", {P - 100, 0, 7, 106}, 4, CIS_TRAP_MEM_OOB},      /* the last at P + 5 */
+      {"mark", {P - 100, 0, 100, 101}, 4, CIS_TRAP_MEM_OOB},    /* the second at P */
+      {"mark", {0xfffff000u, 0x1000, 1, 0x1100}, 4, CIS_OK},    /* d + j wraps to 0 */
+      {"mark", {0xfffff000u, 0xff0, 1, 0x1100}, 4, CIS_TRAP_MEM_OOB}, /* from past the end */
+      {"mark", {0x1000, 0xfffffff0u, 8, 0xfffffffcu}, 4, CIS_TRAP_MEM_OOB}, /* j wraps */
+      {"mark", {0x1000, 0, 0x80000000u, 0xffffffffu}, 4, CIS_TRAP_MEM_OOB}, /* a step < 0 */
+      {"mark32", {0x1000, 0, 4, 400}, 4, CIS_OK},
+      {"mark32", {0x1000, 0, 2, 400}, 4, CIS_OK},               /* stores overlap: in turn */
+      {"mark32", {0x1000, 0, 3, 400}, 4, CIS_OK},
+      {"mark32", {P - 404, 0, 4, 400}, 4, CIS_OK},
+      {"mark32", {P - 398, 0, 4, 400}, 4, CIS_TRAP_MEM_OOB},    /* the last store's end */
+      {"mark8", {0x1000, 0, 400}, 3, CIS_OK},
+      {"mark8", {0x1000, 0, 401}, 3, CIS_OK},
+      {"mark8", {P - 408, 0, 401}, 3, CIS_OK},                  /* j = 400 < 401: to P */
+      {"mark8", {P - 404, 0, 401}, 3, CIS_TRAP_MEM_OOB},        /* to P + 4 */
+      {"mark8", {P - 404, 0, 400}, 3, CIS_OK},
+      {"mark_nop", {P - 100, 0, 7, 106}, 4, CIS_TRAP_MEM_OOB},
   };
   for (size_t k = 0; k < sizeof c / sizeof c[0]; k++)
     assert_int_equal(loop_on_both(&b, c[k].name, c[k].a, c[k].n), c[k].want);
@@ -487,6 +534,55 @@ static void loop_copy_charges_fuel_as_checked_loop(void **state) {
     assert_int_equal(rc[0], budgets[k] > n ? CIS_OK : CIS_EFUEL);
     assert_memory_equal(mem[0], mem[1], sizeof mem[0]);
   }
+  both_close(&b);
+}
+
+/* A loop of the lt form runs its copy in chunks of the ticks left
+ * (lp_close): it stops for fuel at the same iteration as a loop without
+ * a copy (mark_nop), with the same stores done and the same fuel left,
+ * over several of the runtime's tick quanta (20,000) and their edges;
+ * a step of 0 never ends on either. */
+static void loop_lt_copy_charges_fuel_in_chunks(void **state) {
+  (void)state;
+  both b;
+  both_open(&b, LOOPS, 0);
+  const uint32_t n = 60000; /* iterations */
+  struct {
+    uint64_t fuel;
+    uint32_t step;
+  } c[] = {{n - 1, 1}, {n, 1},         {n + 1, 1},     {n + 2, 1},     {19999, 1},
+           {20000, 1}, {20001, 1},     {20002, 1},     {40001, 1},     {50000, 1},
+           {100000, 1}, {30000, 2},    {30001, 2},     {1000, 0},      {25000, 0}};
+  uint8_t *mem[2] = {malloc(65536), malloc(65536)};
+  assert_non_null(mem[0]);
+  assert_non_null(mem[1]);
+  for (size_t k = 0; k < sizeof c / sizeof c[0]; k++) {
+    cis_result rc[2];
+    uint64_t left[2];
+    const char *names[2] = {"mark", "mark_nop"};
+    for (int v = 0; v < 2; v++) {
+      cis_limits l;
+      cis_instance_get_limits(b.ci, &l);
+      l.fuel = c[k].fuel;
+      cis_instance_set_limits(b.ci, &l);
+      uint8_t *m = cis_memory_data(cis_instance_memory(b.ci));
+      memset(m, 0, 65536);
+      cis_val a[4] = {{.type = CIS_I32, .of.u32 = 0}, {.type = CIS_I32, .of.u32 = 0},
+                      {.type = CIS_I32, .of.u32 = c[k].step}, {.type = CIS_I32, .of.u32 = n}};
+      rc[v] = cis_func_call(b.ci, cis_instance_func(b.ci, names[v]), a, 4, NULL, 0);
+      left[v] = cis_instance_fuel_left(b.ci);
+      memcpy(mem[v], m, 65536);
+    }
+    if (rc[0] != rc[1] || left[0] != left[1])
+      fail_msg("fuel %llu, step %u: mark %s (%llu left), mark_nop %s (%llu left)",
+               (unsigned long long)c[k].fuel, c[k].step, cis_errname(rc[0]),
+               (unsigned long long)left[0], cis_errname(rc[1]), (unsigned long long)left[1]);
+    uint32_t iters = c[k].step ? (n + c[k].step - 1) / c[k].step : UINT32_MAX;
+    assert_int_equal(rc[0], c[k].fuel > iters ? CIS_OK : CIS_EFUEL);
+    assert_memory_equal(mem[0], mem[1], 65536);
+  }
+  free(mem[0]);
+  free(mem[1]);
   both_close(&b);
 }
 
@@ -722,6 +818,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(loop_copy_only_where_planned, setup, teardown),
       cmocka_unit_test_setup_teardown(loop_copy_traps_and_writes_as_interpreter, setup, teardown),
       cmocka_unit_test_setup_teardown(loop_copy_charges_fuel_as_checked_loop, setup, teardown),
+      cmocka_unit_test_setup_teardown(loop_lt_copy_charges_fuel_in_chunks, setup, teardown),
       cmocka_unit_test_setup_teardown(bounds_at_the_edges_as_interpreter, setup, teardown),
       cmocka_unit_test_setup_teardown(tick_slow_path_keeps_registers, setup, teardown),
       cmocka_unit_test_setup_teardown(fuel_out_mid_loop_stops_at_its_iteration, setup, teardown),
