@@ -1399,6 +1399,7 @@ dispatch:
   I32_BIN(i32_sub, a - b)
   I32_BIN(i32_mul, a * b)
   I_LD(i32_add, uint32_t, OUT_I32)
+  CASE(i32_add_ld_x) I_LD_AT((uint64_t)(uint32_t)((SL(3).u32 << P(5)) + SL(4).u32) + P(6), uint32_t, OUT_I32, 7)
   I32_DIV(i32_div_s, DIV_CHECK(i32_div_s_traps(a, b)), i32_quot_s(a, b))
   I32_DIV(i32_div_u, DIV_CHECK(div_u_traps(b)), a / b)
   I32_DIV(i32_rem_s, DIV_CHECK(div_u_traps(b)), i32_rest_s(a, b))

@@ -593,7 +593,7 @@ static void init_prod(uint8_t *prod) {
   for (int k = 0; k < 4; k++) prod[CIS__IOP_ldf64 + k] = ACC_D;
   prod[CIS__IOP_ldf64_x] = prod[CIS__IOP_ldf64_xi] = ACC_D;
   static const int16_t ints[] = {
-      CIS__IOP_global_get, CIS__IOP_i32_shl_add, CIS__IOP_i32_eqz, CIS__IOP_i32_clz, CIS__IOP_i32_ctz,
+      CIS__IOP_global_get, CIS__IOP_i32_shl_add, CIS__IOP_i32_add_ld_x, CIS__IOP_i32_eqz, CIS__IOP_i32_clz, CIS__IOP_i32_ctz,
       CIS__IOP_i32_popcnt, CIS__IOP_i32_extend8_s, CIS__IOP_i32_extend16_s, CIS__IOP_i64_eqz,
       CIS__IOP_i64_clz, CIS__IOP_i64_ctz, CIS__IOP_i64_popcnt, CIS__IOP_i64_extend8_s,
       CIS__IOP_i64_extend16_s, CIS__IOP_i64_extend32_s, CIS__IOP_i64_extend_i32_u,
@@ -1578,22 +1578,24 @@ static bool fuse_index_load(tr *t, int id, uint32_t p, uint32_t d) {
 /* i32.add (i64.add) of the slots sa, sb (entries pa, pa + 1) into d,
  * when the last instruction is an i32.load (i64.load) that computed one
  * of them into its own slot: the load is taken back and the add reads
- * memory itself (ops.def, OP_ILD), at the load's place (its module
- * offset for a trap), as fuse_f64_load does for f64. */
+ * memory itself (ops.def, OP_ILD; i32_add_ld_x for an i32 load at a
+ * scaled index, ld32_u_x), at the load's place (its module offset for a
+ * trap), as fuse_f64_load does for f64. */
 static bool fuse_int_load(tr *t, int ss, uint32_t pa, uint32_t sa, uint32_t sb, uint32_t d) {
   int ld = ss == CIS__IOP_i32_add_ss ? CIS__IOP_ld32_u : CIS__IOP_ld64, lo = t->last_op;
-  if (lo < ld || lo > ld + M_ADD + M_ACC) return false;
+  bool idx = ss == CIS__IOP_i32_add_ss && lo == CIS__IOP_ld32_u_x;
+  if (!idx && (lo < ld || lo > ld + M_ADD + M_ACC)) return false;
   uint32_t other;
   if (last_feeds(t, pa + 1, sb)) other = sa;
   else if (last_feeds(t, pa, sa)) other = sb;
   else return false;
-  bool add = lo >= ld + M_ADD;
-  uint32_t addr[3]; /* address (or base, imm), offset */
-  size_t n = add ? 3 : 2;
+  bool add = !idx && lo >= ld + M_ADD;
+  uint32_t addr[4]; /* address (or base, imm; or idx, base, k), offset */
+  size_t n = idx ? 4 : add ? 3 : 2;
   memcpy(addr, &t->code[t->last_dest + 1], n * sizeof *addr);
   withdraw(t);
   int id = ss == CIS__IOP_i32_add_ss ? CIS__IOP_i32_add_ld : CIS__IOP_i64_add_ld;
-  op_d(t, id + (add ? 1 : 0), d);
+  op_d(t, idx ? CIS__IOP_i32_add_ld_x : id + (add ? 1 : 0), d);
   put(t, other);
   for (size_t k = 0; k < n; k++) put(t, addr[k]);
   return true;

@@ -1275,6 +1275,38 @@ static void translator_fuses_f64_add_into_memory(void **state) {
   done(&x);
 }
 
+/* An i32 load at a scaled index feeding i32.add is one op: the sum
+ * wrapped, the index's 32-bit wrap, bounds and the load's module offset,
+ * fuel exact. */
+static void translator_fuses_scaled_index_load_add(void **state) {
+  (void)state;
+  fx x = open_fx("mem", NULL, 0);
+  cis_instance *in = x.inst;
+  int total = 0;
+  assert_int_equal(count_ops(in, "idx_add32", "i32_add_ld_x", &total), 1);
+  assert_int_equal(total, 2); /* and return */
+
+  ok0(in, "store32", ARGS(vi32(4608), vi32(5)));
+  ok0(in, "store32", ARGS(vi32(4600), vi32(-1)));
+  assert_int_equal(U32(in, "idx_add32", vi32(10), vi32(0), vi32(2)), 15);
+  assert_int_equal(U32(in, "idx_add32", vi32(10), vi32(-8), vi32(4)), 15); /* 16 - 8 */
+  assert_int_equal(U32(in, "idx_add32", vi32(10), vi32(12), vi32(0x3fffffff)), 15); /* i << 2 wraps */
+  assert_int_equal(U32(in, "idx_add32", vi32(2), vi32(0), vi32(0)), 1); /* the sum wraps */
+
+  const uint8_t ld[] = {0x28, 0x02, 0xf8, 0x23};
+  expect_oob_at(in, "idx_add32", ARGS(vi32(0), vi32(65536 - 4600 - 3), vi32(0)), ld, sizeof ld);
+  expect_oob_at(in, "idx_add32", ARGS(vi32(0), vi32(0), vi32(0x3fffffff)), ld, sizeof ld);
+  done(&x);
+
+  x = open_fx("mem", NULL, 9);
+  assert_int_equal(U32(x.inst, "idx_add32", vi32(1), vi32(0), vi32(0)), 1);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
+  done(&x);
+  x = open_fx("mem", NULL, 8);
+  TRAPS(x.inst, "idx_add32", 1, CIS_EFUEL, vi32(1), vi32(0), vi32(0));
+  done(&x);
+}
+
 /* ----------------------------------------------------------------- fuel */
 
 /* The fuel unit is one wasm instruction: sum_below's body has 19, its loop
@@ -1382,6 +1414,7 @@ int main(void) {
       cmocka_unit_test(translator_fuses_store_add),
       cmocka_unit_test(translator_fuses_indexed_load_compare_branch),
       cmocka_unit_test(translator_fuses_f64_add_into_memory),
+      cmocka_unit_test(translator_fuses_scaled_index_load_add),
       cmocka_unit_test(translator_fuses_eqz_add),
       cmocka_unit_test(fuel_counts_wasm_instructions),
       cmocka_unit_test(calls_keep_depth_and_fuel_exact),

@@ -217,4 +217,9 @@
     (f64.store offset=4500 (local.get $p) (f64.add (f64.load offset=4500 (local.get $p)) (local.get $x)))
     (i32.store8 (i32.const 1) (i32.const 9))
     (local.get $p))
+  ;; s + the i32 at (i << 2) + base + 4600: the load at a scaled index
+  ;; and the add one op.
+  (func (export "idx_add32") (param $s i32) (param $base i32) (param $i i32) (result i32)
+    (i32.add (i32.load offset=4600 (i32.add (i32.shl (local.get $i) (i32.const 2)) (local.get $base)))
+             (local.get $s)))
 )
