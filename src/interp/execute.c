@@ -1236,6 +1236,22 @@ dispatch:
   iacc = s_;                                                  \
   ADV(8);                                                     \
   NEXT();
+  CASE(st8_add_then_add_ss_lt_u_back) {
+    uint64_t ea = (uint64_t)(uint32_t)(SL(1).u32 + P(3)) + P(4);
+    if (UNLIKELY(ea + 1 > msize)) goto mem_oob;
+    uint8_t v = (uint8_t)SL(2).u64;
+    memcpy(mbase + ea, &v, sizeof v);
+    uint64_t r_ = (uint32_t)(SL(6).u32 + SL(7).u32);
+    SL(5).u64 = r_;
+    iacc = r_;
+    if ((uint32_t)r_ < SL(8).u32) {
+      TICK(P(10));
+      pc += (ptrdiff_t)(int32_t)P(9) + (9 + HEAD - 1);
+      NEXT();
+    }
+    ADV(11);
+    NEXT();
+  }
   CASE(f64_add_ld_st) F64_ADD_ST_AT(ADV(5); NEXT();)
   CASE(f64_add_ld_st_then_add_ss) F64_ADD_ST_AT(F64_ADD_ST_ADD(SL(7).u32))
   CASE(f64_add_ld_st_then_add_si) F64_ADD_ST_AT(F64_ADD_ST_ADD(P(7)))

@@ -179,6 +179,10 @@ typedef struct cond {
   uint32_t base, disp, off; /* K_LDCMP: the load's address, base + disp, and offset;
                                K_LDX64: its index, imm and offset */
   uint32_t shift;      /* K_LDX64: the index's shift */
+  bool step;           /* K_CMP: the instruction before the compare is an
+                          st8_add_then_add_ss whose sum is a, at step_at
+                          (ending where the compare started) */
+  size_t step_at;
 } cond;
 
 /* K_LDCMP: an i32 compare whose first operand an i32 load just produced,
@@ -1086,6 +1090,7 @@ static void take_cond(tr *t, cond *c) {
   uint32_t p = t->nvs - 1;
   const vent *e = &t->vs[p];
   int lo = t->last_op;
+  c->step = false;
   if (e->kind == V_SLOT && t->last_dest != NONE && t->code[t->last_dest] == slot_of(t, p)) {
     if (lo >= CIS__IOP_i32_eq_ss && lo <= CIS__IOP_i32_ge_u_ai) {
       c->kind = K_CMP; /* any of ss si as ai: the operand units are the same */
@@ -1096,6 +1101,11 @@ static void take_cond(tr *t, cond *c) {
       if (take_load(t, c)) {
         pop(t, 1);
         return;
+      }
+      if (t->prev_op == CIS__IOP_st8_add_then_add_ss && t->prev_start != NONE && t->prev_dest != NONE &&
+          t->code[t->prev_dest] == c->a && !c->imm && c->b != c->a) {
+        c->step = true;
+        c->step_at = t->prev_start;
       }
       withdraw(t);
       pop(t, 1);
@@ -1138,6 +1148,21 @@ static size_t emit_cond_jump(tr *t, const cond *c, bool when, bool back) {
     uint32_t k = when ? c->cmp : cmp_negate[c->cmp];
     uint32_t a = c->a, b = c->b;
     bool acc = in_acc(t, a, ACC_I);
+    /* the store before it takes the branch (nothing emitted between) */
+    if (c->step && back && k == CMP_LT_U && t->ncode == c->step_at + CIS__IHEAD + 7) {
+      put_head(t, c->step_at, CIS__IOP_st8_add_then_add_ss_lt_u_back);
+      t->prev_start = t->prev_dest = t->last_dest = t->last_dest_any = NONE;
+      t->prev_op = -1;
+      t->last_start = c->step_at;
+      t->last_op = CIS__IOP_st8_add_then_add_ss_lt_u_back;
+      t->acc_slot = t->prev_acc_slot = UINT32_MAX;
+      t->acc_kind = t->prev_acc_kind = ACC_NONE;
+      put(t, b);
+      size_t site = t->ncode;
+      put(t, 0);
+      put(t, 0);
+      return site;
+    }
     if (!acc && !c->imm && in_acc(t, b, ACC_I)) { /* b < a, with b from the accumulator */
       k = cmp_mirror[k];
       a = c->b;

@@ -1120,7 +1120,7 @@ static void translator_fuses_store_add(void **state) {
   cis_instance *in = x.inst;
   int total = 0;
   assert_int_equal(count_ops(in, "store_step8", "st8_add_then_add_ss", &total), 1);
-  assert_int_equal(total, 3); /* and the back edge, return */
+  assert_int_equal(total, 2); /* the back edge in it too (translator_fuses_store_step_branch), return */
   assert_int_equal(count_ops(in, "store_stepf64", "stf64_v_then_add_si", NULL), 1);
   assert_int_equal(count_ops(in, "store_step32", "st32_add_v_then_add_si", NULL), 1);
   assert_int_equal(count_ops(in, "store_step64", "st64_add_then_add_si", NULL), 1);
@@ -1307,6 +1307,52 @@ static void translator_fuses_scaled_index_load_add(void **state) {
   done(&x);
 }
 
+/* A byte store at base + imm, its pointer step and a back edge while the
+ * sum is below a slot (unsigned) are one op: the bytes, the 32-bit wraps,
+ * the trap at the store's module offset (the bytes before it written,
+ * the step not made), fuel exact. */
+static void translator_fuses_store_step_branch(void **state) {
+  (void)state;
+  fx x = open_fx("mem", NULL, 0);
+  cis_instance *in = x.inst;
+  int total = 0;
+  assert_int_equal(count_ops(in, "cross8", "st8_add_then_add_ss_lt_u_back", &total), 1);
+  assert_int_equal(total, 2); /* and return */
+
+  assert_int_equal(U32(in, "cross8", vi32(0), vi32(10), vi32(3), vi32(0x5a)), 12);
+  for (int a = 4699; a <= 4712; a++) assert_int_equal(byte_at(in, a), a >= 4700 && a <= 4709 && (a - 4700) % 3 == 0 ? 0x5a : 0);
+  /* p + 4400 wraps to 0 */
+  assert_int_equal(U32(in, "cross8", vi32(-4400), vi32(-4398), vi32(1), vi32(0x77)), (uint32_t)-4398);
+  assert_int_equal(byte_at(in, 300), 0x77);
+  assert_int_equal(byte_at(in, 301), 0x77);
+  assert_int_equal(byte_at(in, 302), 0);
+  /* the sum wraps: 0xfffffff0 + 0x20 is 0x10, below 0x20 */
+  assert_int_equal(U32(in, "cross8", vi32(-16), vi32(0x20), vi32(0x20), vi32(1)), 0x30);
+  assert_int_equal(byte_at(in, 4700 - 16), 1);
+  assert_int_equal(byte_at(in, 4700 + 16), 1);
+  /* another compare: the store and the step alone */
+  assert_int_equal(count_ops(in, "cross8_ne", "st8_add_then_add_ss", &total), 1);
+  assert_int_equal(total, 3);
+  assert_int_equal(count_ops(in, "cross8_ne", "st8_add_then_add_ss_lt_u_back", NULL), 0);
+  assert_int_equal(U32(in, "cross8_ne", vi32(0), vi32(12), vi32(4), vi32(0x66)), 12);
+  assert_int_equal(byte_at(in, 4708), 0x66);
+
+  const uint8_t st[] = {0x3a, 0x00, 0xac, 0x02};
+  expect_oob_at(in, "cross8", ARGS(vi32(65536 - 4700 - 4), vi32(70000), vi32(2), vi32(9)), st, sizeof st);
+  assert_int_equal(byte_at(in, 65532), 9);
+  assert_int_equal(byte_at(in, 65534), 9);
+  done(&x);
+
+  /* 16 instructions, then the loop's 13 per back edge taken (3) */
+  x = open_fx("mem", NULL, 16 + 3 * 13);
+  assert_int_equal(U32(x.inst, "cross8", vi32(0), vi32(10), vi32(3), vi32(1)), 12);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
+  done(&x);
+  x = open_fx("mem", NULL, 16 + 3 * 13 - 1);
+  TRAPS(x.inst, "cross8", 1, CIS_EFUEL, vi32(0), vi32(10), vi32(3), vi32(1));
+  done(&x);
+}
+
 /* ----------------------------------------------------------------- fuel */
 
 /* The fuel unit is one wasm instruction: sum_below's body has 19, its loop
@@ -1415,6 +1461,7 @@ int main(void) {
       cmocka_unit_test(translator_fuses_indexed_load_compare_branch),
       cmocka_unit_test(translator_fuses_f64_add_into_memory),
       cmocka_unit_test(translator_fuses_scaled_index_load_add),
+      cmocka_unit_test(translator_fuses_store_step_branch),
       cmocka_unit_test(translator_fuses_eqz_add),
       cmocka_unit_test(fuel_counts_wasm_instructions),
       cmocka_unit_test(calls_keep_depth_and_fuel_exact),

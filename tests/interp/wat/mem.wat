@@ -222,4 +222,16 @@
   (func (export "idx_add32") (param $s i32) (param $base i32) (param $i i32) (result i32)
     (i32.add (i32.load offset=4600 (i32.add (i32.shl (local.get $i) (i32.const 2)) (local.get $base)))
              (local.get $s)))
+  ;; v stored at p + 4700 (p + 4400, offset 300), then p += step, while
+  ;; p < n (unsigned): the store, the step and the back edge one op.
+  (func (export "cross8") (param $p i32) (param $n i32) (param $step i32) (param $v i32) (result i32)
+    (loop $l
+      (i32.store8 offset=300 (i32.add (local.get $p) (i32.const 4400)) (local.get $v))
+      (br_if $l (i32.lt_u (local.tee $p (i32.add (local.get $p) (local.get $step))) (local.get $n))))
+    (local.get $p))
+  (func (export "cross8_ne") (param $p i32) (param $n i32) (param $step i32) (param $v i32) (result i32)
+    (loop $l
+      (i32.store8 offset=300 (i32.add (local.get $p) (i32.const 4400)) (local.get $v))
+      (br_if $l (i32.ne (local.tee $p (i32.add (local.get $p) (local.get $step))) (local.get $n))))
+    (local.get $p))
 )
