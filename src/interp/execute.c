@@ -1421,6 +1421,11 @@ dispatch:
   I32_DIV(i32_rem_s, DIV_CHECK(div_u_traps(b)), i32_rest_s(a, b))
   I32_DIV(i32_rem_u, DIV_CHECK(div_u_traps(b)), a % b)
   I32_BIN(i32_and, a & b)
+  CASE(i32_add_and) {
+    OUT_I32((SL(2).u32 + P(3)) & P(4));
+    ADV(5);
+    NEXT();
+  }
   I32_BIN(i32_or, a | b)
   I32_BIN(i32_xor, a ^ b)
   CASE(i32_shl_add) {

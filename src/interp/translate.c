@@ -597,7 +597,7 @@ static void init_prod(uint8_t *prod) {
   for (int k = 0; k < 4; k++) prod[CIS__IOP_ldf64 + k] = ACC_D;
   prod[CIS__IOP_ldf64_x] = prod[CIS__IOP_ldf64_xi] = ACC_D;
   static const int16_t ints[] = {
-      CIS__IOP_global_get, CIS__IOP_i32_shl_add, CIS__IOP_i32_add_ld_x, CIS__IOP_i32_eqz, CIS__IOP_i32_clz, CIS__IOP_i32_ctz,
+      CIS__IOP_global_get, CIS__IOP_i32_shl_add, CIS__IOP_i32_add_ld_x, CIS__IOP_i32_add_and, CIS__IOP_i32_eqz, CIS__IOP_i32_clz, CIS__IOP_i32_ctz,
       CIS__IOP_i32_popcnt, CIS__IOP_i32_extend8_s, CIS__IOP_i32_extend16_s, CIS__IOP_i64_eqz,
       CIS__IOP_i64_clz, CIS__IOP_i64_ctz, CIS__IOP_i64_popcnt, CIS__IOP_i64_extend8_s,
       CIS__IOP_i64_extend16_s, CIS__IOP_i64_extend32_s, CIS__IOP_i64_extend_i32_u,
@@ -1677,6 +1677,20 @@ static void binop(tr *t, const numop *n) {
     uint64_t imm = b->bits;
     uint32_t sa = use(t, pa);
     if (n->ss == CIS__IOP_i32_add_ss && fuse_store_add(t, sa, (uint32_t)imm, true, d)) {
+      pop(t, 2);
+      push_slot(t);
+      return;
+    }
+    /* (x + imm) & mask, the add just emitted into this operand's own
+     * slot: one op at the add's place */
+    if (n->ss == CIS__IOP_i32_and_ss && (t->last_op == CIS__IOP_i32_add_si || t->last_op == CIS__IOP_i32_add_ai) &&
+        last_feeds(t, pa, sa)) {
+      uint32_t x = t->code[t->last_dest + 1], k = t->code[t->last_dest + 2];
+      withdraw(t);
+      op_d(t, CIS__IOP_i32_add_and, d);
+      put(t, x);
+      put(t, k);
+      put(t, (uint32_t)imm);
       pop(t, 2);
       push_slot(t);
       return;

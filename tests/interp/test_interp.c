@@ -1353,6 +1353,34 @@ static void translator_fuses_store_step_branch(void **state) {
   done(&x);
 }
 
+/* An i32.add of a constant into i32.and with a constant is one op:
+ * results (the sum wraps before the mask), a tee'd sum not fused, fuel
+ * as the wasm instructions. */
+static void translator_fuses_add_and(void **state) {
+  (void)state;
+  fx x = open_fx("multi", NULL, 0);
+  cis_instance *in = x.inst;
+  int total = 0;
+  assert_int_equal(count_ops(in, "add_and", "i32_add_and", &total), 1);
+  assert_int_equal(total, 2); /* and return */
+  assert_int_equal(count_ops(in, "add_and_tee", "i32_add_and", NULL), 0);
+  assert_int_equal(U32(in, "add_and", vi32(5)), 6);
+  assert_int_equal(U32(in, "add_and", vi32(1023)), 0);
+  assert_int_equal(U32(in, "add_and", vi32(-1)), 0);
+  assert_int_equal(U32(in, "add_and", vi32(-2)), 1023);
+  assert_int_equal(U32(in, "add_and", vi32(0x12345)), 0x346);
+  assert_int_equal(U32(in, "add_and_tee", vi32(2)), 11 + 3);
+  done(&x);
+
+  x = open_fx("multi", NULL, 6);
+  assert_int_equal(U32(x.inst, "add_and", vi32(5)), 6);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
+  done(&x);
+  x = open_fx("multi", NULL, 5);
+  TRAPS(x.inst, "add_and", 1, CIS_EFUEL, vi32(5));
+  done(&x);
+}
+
 /* ----------------------------------------------------------------- fuel */
 
 /* The fuel unit is one wasm instruction: sum_below's body has 19, its loop
@@ -1462,6 +1490,7 @@ int main(void) {
       cmocka_unit_test(translator_fuses_f64_add_into_memory),
       cmocka_unit_test(translator_fuses_scaled_index_load_add),
       cmocka_unit_test(translator_fuses_store_step_branch),
+      cmocka_unit_test(translator_fuses_add_and),
       cmocka_unit_test(translator_fuses_eqz_add),
       cmocka_unit_test(fuel_counts_wasm_instructions),
       cmocka_unit_test(calls_keep_depth_and_fuel_exact),
