@@ -447,6 +447,28 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
   CASE(bl32_##name##_i) BR_LD_AT(uint32_t, T, OP, P(5), 1)                      \
   CASE(bl32_##name##_s_fwd) BR_LD_AT(uint32_t, T, OP, SL(5).u32, 0)             \
   CASE(bl32_##name##_i_fwd) BR_LD_AT(uint32_t, T, OP, P(5), 0)
+/* An i64 load at a scaled index fused into an i64 eq or ne with a slot
+ * (ops.def, bx64_eq ...), laid out as BR_LD_AT's with the index's shift
+ * one unit more. The empty asm hides that iacc is the loaded value: else
+ * gcc loads the slot into iacc's register (equal on one path) and pays a
+ * move back on the other. */
+#define BRX64_AT(OP, BACK)                                                      \
+  {                                                                             \
+    uint64_t ea = (uint64_t)(uint32_t)((SL(2).u32 << P(3)) + P(4)) + P(5);      \
+    if (UNLIKELY(ea + 8 > msize)) goto mem_oob;                                 \
+    uint64_t v;                                                                 \
+    memcpy(&v, mbase + ea, sizeof v);                                           \
+    SL(1).u64 = v;                                                              \
+    iacc = v;                                                                   \
+    __asm__("" : "+r"(iacc));                                                   \
+    if (iacc OP SL(6).u64) {                                                    \
+      if (BACK) TICK(P(8));                                                     \
+      pc += (ptrdiff_t)(int32_t)P(7) + (7 + HEAD - 1);                          \
+      NEXT();                                                                   \
+    }                                                                           \
+    ADV(9);                                                                     \
+    NEXT();                                                                     \
+  }
 /* Loads: the effective address is 33 bits wide, checked whole; in the
  * _add forms the base + imm part wraps at 32 bits as i32.add did. OUT
  * names the accumulator the value goes to. */
@@ -1105,6 +1127,10 @@ dispatch:
   BR_LD(le_u, uint32_t, <=)
   BR_LD(ge_s, int32_t, >=)
   BR_LD(ge_u, uint32_t, >=)
+  CASE(bx64_eq) BRX64_AT(==, 1)
+  CASE(bx64_ne) BRX64_AT(!=, 1)
+  CASE(bx64_eq_fwd) BRX64_AT(==, 0)
+  CASE(bx64_ne_fwd) BRX64_AT(!=, 0)
 
   /* ------------------------------------------- moves and variables */
   CASE(mov) {
@@ -1191,6 +1217,44 @@ dispatch:
   STORE_ADD(st32_add_v, (uint64_t)(uint32_t)(SL(1).u32 + P(3)) + P(4), uint32_t, iacc, 5)
   STORE_ADD(st64_add, (uint64_t)(uint32_t)(SL(1).u32 + P(3)) + P(4), uint64_t, SL(2).u64, 5)
   STORE_ADD(stf64_v, (uint64_t)SL(1).u32 + P(3), double, dacc, 4)
+  /* f64.load, f64.add, f64.store to one address (ops.def, f64_add_ld_st):
+   * the load's bounds check is the store's */
+#define F64_ADD_ST_AT(TAIL)                                   \
+  {                                                           \
+    uint64_t ea = (uint64_t)SL(3).u32 + P(4);                 \
+    if (UNLIKELY(ea + sizeof(double) > msize)) goto mem_oob;  \
+    double a = SL(2).f64, b;                                  \
+    memcpy(&b, mbase + ea, sizeof b);                         \
+    double r = a + b;                                         \
+    SL(1).u64 = f64_bits(r);                                  \
+    memcpy(mbase + ea, &r, sizeof r);                         \
+    TAIL                                                      \
+  }
+#define F64_ADD_ST_ADD(B)                                     \
+  uint64_t s_ = (uint32_t)(SL(6).u32 + (B));                  \
+  SL(5).u64 = s_;                                             \
+  iacc = s_;                                                  \
+  ADV(8);                                                     \
+  NEXT();
+  CASE(st8_add_then_add_ss_lt_u_back) {
+    uint64_t ea = (uint64_t)(uint32_t)(SL(1).u32 + P(3)) + P(4);
+    if (UNLIKELY(ea + 1 > msize)) goto mem_oob;
+    uint8_t v = (uint8_t)SL(2).u64;
+    memcpy(mbase + ea, &v, sizeof v);
+    uint64_t r_ = (uint32_t)(SL(6).u32 + SL(7).u32);
+    SL(5).u64 = r_;
+    iacc = r_;
+    if ((uint32_t)r_ < SL(8).u32) {
+      TICK(P(10));
+      pc += (ptrdiff_t)(int32_t)P(9) + (9 + HEAD - 1);
+      NEXT();
+    }
+    ADV(11);
+    NEXT();
+  }
+  CASE(f64_add_ld_st) F64_ADD_ST_AT(ADV(5); NEXT();)
+  CASE(f64_add_ld_st_then_add_ss) F64_ADD_ST_AT(F64_ADD_ST_ADD(SL(7).u32))
+  CASE(f64_add_ld_st_then_add_si) F64_ADD_ST_AT(F64_ADD_ST_ADD(P(7)))
   CASE(memx) {
     rc = memx(inst->memories[P(5)], P(6), (uint64_t)SL(2).u32 + P(4), &SL(1), &SL(3), P(7));
     if (UNLIKELY(rc != CIS_OK)) goto trapped;
@@ -1351,11 +1415,17 @@ dispatch:
   I32_BIN(i32_sub, a - b)
   I32_BIN(i32_mul, a * b)
   I_LD(i32_add, uint32_t, OUT_I32)
+  CASE(i32_add_ld_x) I_LD_AT((uint64_t)(uint32_t)((SL(3).u32 << P(5)) + SL(4).u32) + P(6), uint32_t, OUT_I32, 7)
   I32_DIV(i32_div_s, DIV_CHECK(i32_div_s_traps(a, b)), i32_quot_s(a, b))
   I32_DIV(i32_div_u, DIV_CHECK(div_u_traps(b)), a / b)
   I32_DIV(i32_rem_s, DIV_CHECK(div_u_traps(b)), i32_rest_s(a, b))
   I32_DIV(i32_rem_u, DIV_CHECK(div_u_traps(b)), a % b)
   I32_BIN(i32_and, a & b)
+  CASE(i32_add_and) {
+    OUT_I32((SL(2).u32 + P(3)) & P(4));
+    ADV(5);
+    NEXT();
+  }
   I32_BIN(i32_or, a | b)
   I32_BIN(i32_xor, a ^ b)
   CASE(i32_shl_add) {

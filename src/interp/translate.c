@@ -82,6 +82,11 @@ _Static_assert(CIS__IOP_bl8_ne_s - CIS__IOP_bl8_eq_s == 4 && CIS__IOP_bl32_eq_s 
                    CIS__IOP_bl8_eq_s_fwd - CIS__IOP_bl8_eq_s == 2 &&
                    CIS__IOP_bl32_ge_u_i_fwd - CIS__IOP_bl8_eq_s == 79,
                "load-compare-branch ops: per width, per compare, _s then _i, then both forward");
+_Static_assert(CIS__IOP_bx64_ne - CIS__IOP_bx64_eq == 1 && CIS__IOP_bx64_eq_fwd - CIS__IOP_bx64_eq == 2 &&
+                   CIS__IOP_bx64_ne_fwd - CIS__IOP_bx64_eq == 3,
+               "indexed i64 load-compare-branch ops: eq ne, then both forward");
+_Static_assert(CIS__IOP_f64_add_ld_st_then_add_si - CIS__IOP_st8_then_add_ss == 13,
+               "the store-then-add ops: contiguous, _ss then _si");
 _Static_assert(CIS__IOP_i32_ge_u_ai - CIS__IOP_i32_eq_ss == 4 * 10 - 1,
                "i32 compares: ss si as ai per compare");
 _Static_assert(CIS__IOP_i32_add_as - CIS__IOP_i32_add_ss == 2 &&
@@ -165,18 +170,27 @@ typedef struct ins {
  * an i64 eq or ne, or eqz as eq 0); or a reference slot that is null
  * (K_NULL) or not (K_NONNULL). */
 typedef struct cond {
-  int kind;            /* K_SLOT, K_CMP, K_EQZ, K_NULL, K_NONNULL, K_CMP64 or K_LDCMP */
+  int kind;            /* K_SLOT, K_CMP, K_EQZ, K_NULL, K_NONNULL, K_CMP64, K_LDCMP or K_LDX64 */
   uint32_t cmp;        /* K_CMP, K_CMP64, K_LDCMP: compare number (CMP_*) */
   bool imm;            /* K_CMP, K_CMP64, K_LDCMP: b is an immediate */
   uint32_t a, b;       /* operands (K_LDCMP: a is the load's destination) */
   uint64_t imm64;      /* K_CMP64: the immediate */
   bool w32;            /* K_LDCMP: a 32-bit load, else 8-bit unsigned */
-  uint32_t base, disp, off; /* K_LDCMP: the load's address, base + disp, and offset */
+  uint32_t base, disp, off; /* K_LDCMP: the load's address, base + disp, and offset;
+                               K_LDX64: its index, imm and offset */
+  uint32_t shift;      /* K_LDX64: the index's shift */
+  bool step;           /* K_CMP: the instruction before the compare is an
+                          st8_add_then_add_ss whose sum is a, at step_at
+                          (ending where the compare started) */
+  size_t step_at;
 } cond;
 
 /* K_LDCMP: an i32 compare whose first operand an i32 load just produced,
  * both withdrawn, to be one load-compare-branch (ops.def, OP_BRLD). */
-enum { K_SLOT = 0, K_CMP = 1, K_EQZ = 2, K_NULL = 3, K_NONNULL = 4, K_CMP64 = 5, K_LDCMP = 6 };
+/* K_LDX64: an i64 eq or ne with a slot whose other operand an i64 load at
+ * a scaled index (ld64_xi) just produced, both withdrawn (ops.def,
+ * bx64_eq ...). */
+enum { K_SLOT = 0, K_CMP = 1, K_EQZ = 2, K_NULL = 3, K_NONNULL = 4, K_CMP64 = 5, K_LDCMP = 6, K_LDX64 = 7 };
 
 /* A try's handler entry (interp.h, "Handlers"), while translating. */
 typedef struct hentry {
@@ -583,7 +597,7 @@ static void init_prod(uint8_t *prod) {
   for (int k = 0; k < 4; k++) prod[CIS__IOP_ldf64 + k] = ACC_D;
   prod[CIS__IOP_ldf64_x] = prod[CIS__IOP_ldf64_xi] = ACC_D;
   static const int16_t ints[] = {
-      CIS__IOP_global_get, CIS__IOP_i32_shl_add, CIS__IOP_i32_eqz, CIS__IOP_i32_clz, CIS__IOP_i32_ctz,
+      CIS__IOP_global_get, CIS__IOP_i32_shl_add, CIS__IOP_i32_add_ld_x, CIS__IOP_i32_add_and, CIS__IOP_i32_eqz, CIS__IOP_i32_clz, CIS__IOP_i32_ctz,
       CIS__IOP_i32_popcnt, CIS__IOP_i32_extend8_s, CIS__IOP_i32_extend16_s, CIS__IOP_i64_eqz,
       CIS__IOP_i64_clz, CIS__IOP_i64_ctz, CIS__IOP_i64_popcnt, CIS__IOP_i64_extend8_s,
       CIS__IOP_i64_extend16_s, CIS__IOP_i64_extend32_s, CIS__IOP_i64_extend_i32_u,
@@ -625,6 +639,7 @@ static const int16_t store_adds[][2] = {
     {CIS__IOP_st32_add_v, CIS__IOP_st32_add_v_then_add_ss},
     {CIS__IOP_st64_add, CIS__IOP_st64_add_then_add_ss},
     {CIS__IOP_stf64_v, CIS__IOP_stf64_v_then_add_ss},
+    {CIS__IOP_f64_add_ld_st, CIS__IOP_f64_add_ld_st_then_add_ss},
 };
 static bool fuse_store_add(tr *t, uint32_t sa, uint32_t b, bool imm, uint32_t d);
 
@@ -1038,6 +1053,35 @@ static bool take_load(tr *t, cond *c) {
   return true;
 }
 
+/* When the instruction before the i64 eq or ne of c (slots, not yet
+ * withdrawn) is an ld64_xi that produced one of its operands into a slot
+ * no deferred read names, takes both back and makes c a K_LDX64, as
+ * take_load does for the i32 loads. */
+static bool take_loadx64(tr *t, cond *c) {
+  if (t->prev_op != CIS__IOP_ld64_xi || t->prev_dest == NONE || t->prev_start == NONE || c->imm) return false;
+  uint32_t d = t->code[t->prev_dest];
+  if (d < t->nls && t->refcnt[d]) return false;
+  if (c->b == d && c->a != d) { /* eq and ne are symmetric */
+    c->b = c->a;
+    c->a = d;
+  } else if (c->a != d || c->b == d) {
+    return false;
+  }
+  const uint32_t *u = &t->code[t->prev_dest + 1]; /* idx, k, imm, offset */
+  c->kind = K_LDX64;
+  c->base = u[0];
+  c->shift = u[1];
+  c->disp = u[2];
+  c->off = u[3];
+  t->ncode = t->prev_start;
+  if (t->ncode < t->low) t->low = t->ncode;
+  t->last_start = t->last_dest = t->last_dest_any = t->prev_start = t->prev_dest = NONE;
+  t->last_op = t->prev_op = -1;
+  t->acc_slot = t->prev_acc_slot = UINT32_MAX;
+  t->acc_kind = t->prev_acc_kind = ACC_NONE;
+  return true;
+}
+
 /* Takes the branch condition off the stack. When the value was produced
  * by the instruction just emitted and that was an i32 compare or eqz, the
  * instruction is withdrawn and its operands kept, to be fused into the
@@ -1046,6 +1090,7 @@ static void take_cond(tr *t, cond *c) {
   uint32_t p = t->nvs - 1;
   const vent *e = &t->vs[p];
   int lo = t->last_op;
+  c->step = false;
   if (e->kind == V_SLOT && t->last_dest != NONE && t->code[t->last_dest] == slot_of(t, p)) {
     if (lo >= CIS__IOP_i32_eq_ss && lo <= CIS__IOP_i32_ge_u_ai) {
       c->kind = K_CMP; /* any of ss si as ai: the operand units are the same */
@@ -1056,6 +1101,11 @@ static void take_cond(tr *t, cond *c) {
       if (take_load(t, c)) {
         pop(t, 1);
         return;
+      }
+      if (t->prev_op == CIS__IOP_st8_add_then_add_ss && t->prev_start != NONE && t->prev_dest != NONE &&
+          t->code[t->prev_dest] == c->a && !c->imm && c->b != c->a) {
+        c->step = true;
+        c->step_at = t->prev_start;
       }
       withdraw(t);
       pop(t, 1);
@@ -1076,6 +1126,10 @@ static void take_cond(tr *t, cond *c) {
       c->a = u[0];
       c->b = c->imm ? 0 : u[1];
       c->imm64 = lo == CIS__IOP_i64_eqz ? 0 : c->imm ? (uint64_t)u[1] | (uint64_t)u[2] << 32 : 0;
+      if (take_loadx64(t, c)) {
+        pop(t, 1);
+        return;
+      }
       withdraw(t);
       pop(t, 1);
       return;
@@ -1094,6 +1148,21 @@ static size_t emit_cond_jump(tr *t, const cond *c, bool when, bool back) {
     uint32_t k = when ? c->cmp : cmp_negate[c->cmp];
     uint32_t a = c->a, b = c->b;
     bool acc = in_acc(t, a, ACC_I);
+    /* the store before it takes the branch (nothing emitted between) */
+    if (c->step && back && k == CMP_LT_U && t->ncode == c->step_at + CIS__IHEAD + 7) {
+      put_head(t, c->step_at, CIS__IOP_st8_add_then_add_ss_lt_u_back);
+      t->prev_start = t->prev_dest = t->last_dest = t->last_dest_any = NONE;
+      t->prev_op = -1;
+      t->last_start = c->step_at;
+      t->last_op = CIS__IOP_st8_add_then_add_ss_lt_u_back;
+      t->acc_slot = t->prev_acc_slot = UINT32_MAX;
+      t->acc_kind = t->prev_acc_kind = ACC_NONE;
+      put(t, b);
+      size_t site = t->ncode;
+      put(t, 0);
+      put(t, 0);
+      return site;
+    }
     if (!acc && !c->imm && in_acc(t, b, ACC_I)) { /* b < a, with b from the accumulator */
       k = cmp_mirror[k];
       a = c->b;
@@ -1129,6 +1198,22 @@ static size_t emit_cond_jump(tr *t, const cond *c, bool when, bool back) {
     put(t, c->off);
     put(t, c->b);
     t->acc_slot = c->a; /* the loaded value, on the fall-through */
+    t->acc_kind = ACC_I;
+    size_t site = t->ncode;
+    put(t, 0);
+    put(t, 0);
+    return site;
+  }
+  case K_LDX64: { /* eq or ne, as K_CMP64; the cost unit as K_LDCMP's */
+    bool eq = (c->cmp == CMP_EQ) == when;
+    op(t, CIS__IOP_bx64_eq + (eq ? 0 : 1) + (back ? 0 : 2));
+    put(t, c->a);
+    put(t, c->base);
+    put(t, c->shift);
+    put(t, c->disp);
+    put(t, c->off);
+    put(t, c->b);
+    t->acc_slot = c->a;
     t->acc_kind = ACC_I;
     size_t site = t->ncode;
     put(t, 0);
@@ -1382,7 +1467,7 @@ static bool zero_extended(const tr *t, uint32_t p) {
   return (lo >= CIS__IOP_i32_eqz && lo <= CIS__IOP_i32_rotr_ai) ||
          (lo >= CIS__IOP_ld8_u && lo <= CIS__IOP_ld32_u_add_a) ||
          lo == CIS__IOP_ld8_u_x || lo == CIS__IOP_ld8_u_xi || lo == CIS__IOP_ld32_u_x || lo == CIS__IOP_ld32_u_xi ||
-         (lo >= CIS__IOP_st8_then_add_ss && lo <= CIS__IOP_stf64_v_then_add_si);
+         (lo >= CIS__IOP_st8_then_add_ss && lo <= CIS__IOP_f64_add_ld_st_then_add_si);
 }
 
 /* True when the last instruction wrote its result to slot s of operand
@@ -1495,7 +1580,7 @@ static bool fuse_index_load(tr *t, int id, uint32_t p, uint32_t d) {
       u[0] = t->code[t->last_dest + 1];
       u[1] = t->code[t->last_dest + 2];
       u[2] = 0;
-    } else if (lo >= CIS__IOP_st8_then_add_ss && lo <= CIS__IOP_stf64_v_then_add_si &&
+    } else if (lo >= CIS__IOP_st8_then_add_ss && lo <= CIS__IOP_f64_add_ld_st_then_add_si &&
                (lo - CIS__IOP_st8_then_add_ss) % 2 == 0) {
       /* a store took the add: it gives it back, the load takes it */
       u[0] = t->code[t->last_dest + 1];
@@ -1518,22 +1603,24 @@ static bool fuse_index_load(tr *t, int id, uint32_t p, uint32_t d) {
 /* i32.add (i64.add) of the slots sa, sb (entries pa, pa + 1) into d,
  * when the last instruction is an i32.load (i64.load) that computed one
  * of them into its own slot: the load is taken back and the add reads
- * memory itself (ops.def, OP_ILD), at the load's place (its module
- * offset for a trap), as fuse_f64_load does for f64. */
+ * memory itself (ops.def, OP_ILD; i32_add_ld_x for an i32 load at a
+ * scaled index, ld32_u_x), at the load's place (its module offset for a
+ * trap), as fuse_f64_load does for f64. */
 static bool fuse_int_load(tr *t, int ss, uint32_t pa, uint32_t sa, uint32_t sb, uint32_t d) {
   int ld = ss == CIS__IOP_i32_add_ss ? CIS__IOP_ld32_u : CIS__IOP_ld64, lo = t->last_op;
-  if (lo < ld || lo > ld + M_ADD + M_ACC) return false;
+  bool idx = ss == CIS__IOP_i32_add_ss && lo == CIS__IOP_ld32_u_x;
+  if (!idx && (lo < ld || lo > ld + M_ADD + M_ACC)) return false;
   uint32_t other;
   if (last_feeds(t, pa + 1, sb)) other = sa;
   else if (last_feeds(t, pa, sa)) other = sb;
   else return false;
-  bool add = lo >= ld + M_ADD;
-  uint32_t addr[3]; /* address (or base, imm), offset */
-  size_t n = add ? 3 : 2;
+  bool add = !idx && lo >= ld + M_ADD;
+  uint32_t addr[4]; /* address (or base, imm; or idx, base, k), offset */
+  size_t n = idx ? 4 : add ? 3 : 2;
   memcpy(addr, &t->code[t->last_dest + 1], n * sizeof *addr);
   withdraw(t);
   int id = ss == CIS__IOP_i32_add_ss ? CIS__IOP_i32_add_ld : CIS__IOP_i64_add_ld;
-  op_d(t, id + (add ? 1 : 0), d);
+  op_d(t, idx ? CIS__IOP_i32_add_ld_x : id + (add ? 1 : 0), d);
   put(t, other);
   for (size_t k = 0; k < n; k++) put(t, addr[k]);
   return true;
@@ -1560,6 +1647,25 @@ static bool fuse_store_add(tr *t, uint32_t sa, uint32_t b, bool imm, uint32_t d)
   return true;
 }
 
+/* f64.store of v at address a + off, when the last instruction is the
+ * f64_add_ld that computed v from the f64 at that same address: it
+ * becomes f64_add_ld_st in place (the store adds no code, so a trap,
+ * which only the load can raise, keeps the load's module offset). The
+ * accumulators as a store leaves them. */
+static bool fuse_add_store(tr *t, uint32_t a, uint32_t v, uint32_t off) {
+  if (t->last_op != CIS__IOP_f64_add_ld || t->last_start == NONE || t->last_dest == NONE) return false;
+  const uint32_t *u = &t->code[t->last_dest]; /* d, other, address, offset */
+  if (u[0] != v || u[2] != a || u[3] != off || v == a) return false;
+  put_head(t, t->last_start, CIS__IOP_f64_add_ld_st);
+  t->prev_start = t->prev_dest = NONE;
+  t->prev_op = -1;
+  t->last_op = CIS__IOP_f64_add_ld_st;
+  t->last_dest = t->last_dest_any = NONE;
+  t->prev_acc_slot = t->acc_slot = UINT32_MAX;
+  t->prev_acc_kind = t->acc_kind = ACC_NONE;
+  return true;
+}
+
 /* A binary op. The first operand is read from the integer accumulator
  * (the _as/_ai forms, ops.def) when the instruction just emitted left it
  * there; for f64 either operand may come from the f64 accumulator. */
@@ -1571,6 +1677,20 @@ static void binop(tr *t, const numop *n) {
     uint64_t imm = b->bits;
     uint32_t sa = use(t, pa);
     if (n->ss == CIS__IOP_i32_add_ss && fuse_store_add(t, sa, (uint32_t)imm, true, d)) {
+      pop(t, 2);
+      push_slot(t);
+      return;
+    }
+    /* (x + imm) & mask, the add just emitted into this operand's own
+     * slot: one op at the add's place */
+    if (n->ss == CIS__IOP_i32_and_ss && (t->last_op == CIS__IOP_i32_add_si || t->last_op == CIS__IOP_i32_add_ai) &&
+        last_feeds(t, pa, sa)) {
+      uint32_t x = t->code[t->last_dest + 1], k = t->code[t->last_dest + 2];
+      withdraw(t);
+      op_d(t, CIS__IOP_i32_add_and, d);
+      put(t, x);
+      put(t, k);
+      put(t, (uint32_t)imm);
       pop(t, 2);
       push_slot(t);
       return;
@@ -2508,6 +2628,10 @@ static cis_result translate_ins(tr *t, const ins *in) {
       if (in_acc(t, v, ACC_I)) { /* value from the integer accumulator */
         id += M_ACC + (add ? M_ADD : 0);
       } else if (id == CIS__IOP_st64 && in_acc(t, v, ACC_D)) { /* an f64 just computed */
+        if (!add && fuse_add_store(t, a, v, in->b)) {
+          pop(t, 2);
+          return CIS_OK;
+        }
         id = add ? CIS__IOP_stf64_add_v : CIS__IOP_stf64_v;
       } else {
         id += add ? M_ADD : 0;

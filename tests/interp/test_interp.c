@@ -1120,7 +1120,7 @@ static void translator_fuses_store_add(void **state) {
   cis_instance *in = x.inst;
   int total = 0;
   assert_int_equal(count_ops(in, "store_step8", "st8_add_then_add_ss", &total), 1);
-  assert_int_equal(total, 3); /* and the back edge, return */
+  assert_int_equal(total, 2); /* the back edge in it too (translator_fuses_store_step_branch), return */
   assert_int_equal(count_ops(in, "store_stepf64", "stf64_v_then_add_si", NULL), 1);
   assert_int_equal(count_ops(in, "store_step32", "st32_add_v_then_add_si", NULL), 1);
   assert_int_equal(count_ops(in, "store_step64", "st64_add_then_add_si", NULL), 1);
@@ -1163,6 +1163,221 @@ static void translator_fuses_store_add(void **state) {
   done(&x);
   x = open_fx("mem", NULL, 17 + 3 * 14 - 1);
   TRAPS(x.inst, "store_step8", 1, CIS_EFUEL, vi32(100), vi32(110), vi32(3), vi32(1));
+  done(&x);
+}
+
+/* An i64 load at a scaled index feeding i64.eq or i64.ne with a slot is
+ * one op: a forward branch and a back edge (the load second), the value
+ * kept in the tee'd local, 64-bit compares, the index's 32-bit wrap,
+ * bounds and the trap's module offset at each load, fuel exact (a
+ * forward branch charges nothing). */
+static void translator_fuses_indexed_load_compare_branch(void **state) {
+  (void)state;
+  fx x = open_fx("mem", NULL, 0);
+  cis_instance *in = x.inst;
+  int total = 0;
+  assert_int_equal(count_ops(in, "probe64", "bx64_eq_fwd", &total), 1);
+  assert_int_equal(total, 8); /* and bx64_ne, bi64_eq_si, i32_add_si, br, const32, two returns */
+  assert_int_equal(count_ops(in, "probe64", "bx64_ne", NULL), 1);
+  assert_int_equal(count_ops(in, "probe64", "bx64_ne_fwd", NULL), 0);
+  assert_int_equal(count_ops(in, "probe64", "ld", NULL), 0);
+
+  /* keys 5, 2^32 + 9, 13, then an empty slot, at 4216 */
+  const int64_t keys[] = {5, 0x100000009ll, 13, 0};
+  for (int i = 0; i < 4; i++) ok0(in, "store64", ARGS(vi32(4216 + 8 * i), vi64(keys[i])));
+  assert_int_equal(I32(in, "probe64", vi32(0), vi64(5)), 0);
+  assert_int_equal(I32(in, "probe64", vi32(0), vi64(13)), 2);
+  assert_int_equal(I32(in, "probe64", vi32(0), vi64(0x100000009ll)), 1);
+  assert_int_equal(I32(in, "probe64", vi32(0), vi64(9)), -1);
+  assert_int_equal(I32(in, "probe64", vi32(1), vi64(77)), -1);
+  assert_int_equal(I32(in, "probe64", vi32(3), vi64(0)), 3);
+  /* i << 3 wraps to 0 */
+  assert_int_equal(I32(in, "probe64", vi32(0x20000000), vi64(5)), 0x20000000);
+
+  /* 4216 + 8 * 7665 is the end of memory: the first load traps; from
+   * 7664 (not 0, not the key), the loop's */
+  const uint8_t first[] = {0x29, 0x03, 0xe8, 0x20}, loop[] = {0x29, 0x03, 0xf0, 0x20};
+  expect_oob_at(in, "probe64", ARGS(vi32(7665), vi64(5)), first, sizeof first);
+  ok0(in, "store64", ARGS(vi32(65528), vi64(3)));
+  assert_int_equal(I32(in, "probe64", vi32(7664), vi64(3)), 7664);
+  expect_oob_at(in, "probe64", ARGS(vi32(7664), vi64(1)), loop, sizeof loop);
+  done(&x);
+
+  /* 38 instructions, then the loop's 18 per back edge taken (13 is one
+   * slot on); each call has the whole budget */
+  x = open_fx("mem", NULL, 38 + 18);
+  for (int i = 0; i < 4; i++) ok0(x.inst, "store64", ARGS(vi32(4216 + 8 * i), vi64(keys[i])));
+  assert_int_equal(I32(x.inst, "probe64", vi32(0), vi64(13)), 2);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
+  assert_int_equal(I32(x.inst, "probe64", vi32(0), vi64(5)), 0);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 18);
+  done(&x);
+  x = open_fx("mem", NULL, 38 + 18 - 1);
+  for (int i = 0; i < 4; i++) ok0(x.inst, "store64", ARGS(vi32(4216 + 8 * i), vi64(keys[i])));
+  TRAPS(x.inst, "probe64", 1, CIS_EFUEL, vi32(0), vi64(13));
+  done(&x);
+}
+
+/* f64.load, f64.add and f64.store back to one address are one op, with
+ * the store's pointer step: sums in memory and in the local, the trap at
+ * the load's module offset with nothing written by it (nor by what comes
+ * after), fuel exact. */
+static void translator_fuses_f64_add_into_memory(void **state) {
+  (void)state;
+  fx x = open_fx("mem", NULL, 0);
+  cis_instance *in = x.inst;
+  int total = 0;
+  assert_int_equal(count_ops(in, "f64_accum", "f64_add_ld_st_then_add_si", &total), 1);
+  assert_int_equal(total, 5); /* f64_mul, the fused op, i32_add_si, br_if_back_a, return */
+  assert_int_equal(count_ops(in, "f64_add_into", "f64_add_ld_st", &total), 1);
+  assert_int_equal(count_ops(in, "f64_add_into", "ldf64", NULL) + count_ops(in, "f64_add_into", "stf64", NULL), 0);
+
+  for (int i = 0; i < 3; i++) ok0(in, "store_f64", ARGS(vi32(4400 + 8 * i), vf64(1.0 + i)));
+  assert_int_equal(U32(in, "f64_accum", vi32(0), vi32(3), vf64(2.0), vf64(0.25)), 24);
+  for (int i = 0; i < 3; i++) assert_true(F64(in, "f64_load_mul", vi32(4400 + 8 * i), vf64(1.0)) == 1.5 + i);
+  assert_true(F64(in, "f64_load_mul", vi32(4424), vf64(1.0)) == 0.0);
+  ok0(in, "store_f64", ARGS(vi32(4508), vf64(10.0)));
+  assert_int_equal(U32(in, "f64_add_into", vi32(8), vf64(0.5)), 8);
+  assert_true(F64(in, "f64_load_mul", vi32(4508), vf64(1.0)) == 10.5);
+  assert_int_equal(byte_at(in, 1), 9);
+
+  /* 7 bytes short of the end: the load traps, memory and byte 1 as they were */
+  const uint8_t ld_into[] = {0x2b, 0x03, 0x94, 0x23}, ld_accum[] = {0x2b, 0x03, 0xb0, 0x22};
+  ok0(in, "fill", ARGS(vi32(0), vi32(0), vi32(2)));
+  ok0(in, "fill", ARGS(vi32(65536 - 7), vi32(0x3c), vi32(7)));
+  expect_oob_at(in, "f64_add_into", ARGS(vi32(65536 - 4500 - 7), vf64(1.0)), ld_into, sizeof ld_into);
+  assert_int_equal(byte_at(in, 1), 0);
+  assert_int_equal(byte_at(in, 65536 - 7), 0x3c);
+  assert_int_equal(byte_at(in, 65535), 0x3c);
+  /* the third element is past the end: the two before it are updated */
+  int p = 65536 - 4400 - 8 * 2 - 4;
+  ok0(in, "fill", ARGS(vi32(65536 - 20), vi32(0), vi32(16)));
+  expect_oob_at(in, "f64_accum", ARGS(vi32(p), vi32(3), vf64(1.0), vf64(4.0)), ld_accum, sizeof ld_accum);
+  assert_true(F64(in, "f64_load_mul", vi32(65536 - 20), vf64(1.0)) == 4.0);
+  assert_true(F64(in, "f64_load_mul", vi32(65536 - 12), vf64(1.0)) == 4.0);
+  assert_int_equal(byte_at(in, 65535), 0x3c);
+  done(&x);
+
+  /* 21 instructions, then the loop's 18 per back edge taken (2) */
+  x = open_fx("mem", NULL, 21 + 2 * 18);
+  assert_int_equal(U32(x.inst, "f64_accum", vi32(0), vi32(3), vf64(2.0), vf64(0.25)), 24);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
+  done(&x);
+  x = open_fx("mem", NULL, 21 + 2 * 18 - 1);
+  TRAPS(x.inst, "f64_accum", 1, CIS_EFUEL, vi32(0), vi32(3), vf64(2.0), vf64(0.25));
+  done(&x);
+  x = open_fx("mem", NULL, 11);
+  assert_int_equal(U32(x.inst, "f64_add_into", vi32(0), vf64(0.5)), 0);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
+  done(&x);
+  x = open_fx("mem", NULL, 10);
+  TRAPS(x.inst, "f64_add_into", 1, CIS_EFUEL, vi32(0), vf64(0.5));
+  done(&x);
+}
+
+/* An i32 load at a scaled index feeding i32.add is one op: the sum
+ * wrapped, the index's 32-bit wrap, bounds and the load's module offset,
+ * fuel exact. */
+static void translator_fuses_scaled_index_load_add(void **state) {
+  (void)state;
+  fx x = open_fx("mem", NULL, 0);
+  cis_instance *in = x.inst;
+  int total = 0;
+  assert_int_equal(count_ops(in, "idx_add32", "i32_add_ld_x", &total), 1);
+  assert_int_equal(total, 2); /* and return */
+
+  ok0(in, "store32", ARGS(vi32(4608), vi32(5)));
+  ok0(in, "store32", ARGS(vi32(4600), vi32(-1)));
+  assert_int_equal(U32(in, "idx_add32", vi32(10), vi32(0), vi32(2)), 15);
+  assert_int_equal(U32(in, "idx_add32", vi32(10), vi32(-8), vi32(4)), 15); /* 16 - 8 */
+  assert_int_equal(U32(in, "idx_add32", vi32(10), vi32(12), vi32(0x3fffffff)), 15); /* i << 2 wraps */
+  assert_int_equal(U32(in, "idx_add32", vi32(2), vi32(0), vi32(0)), 1); /* the sum wraps */
+
+  const uint8_t ld[] = {0x28, 0x02, 0xf8, 0x23};
+  expect_oob_at(in, "idx_add32", ARGS(vi32(0), vi32(65536 - 4600 - 3), vi32(0)), ld, sizeof ld);
+  expect_oob_at(in, "idx_add32", ARGS(vi32(0), vi32(0), vi32(0x3fffffff)), ld, sizeof ld);
+  done(&x);
+
+  x = open_fx("mem", NULL, 9);
+  assert_int_equal(U32(x.inst, "idx_add32", vi32(1), vi32(0), vi32(0)), 1);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
+  done(&x);
+  x = open_fx("mem", NULL, 8);
+  TRAPS(x.inst, "idx_add32", 1, CIS_EFUEL, vi32(1), vi32(0), vi32(0));
+  done(&x);
+}
+
+/* A byte store at base + imm, its pointer step and a back edge while the
+ * sum is below a slot (unsigned) are one op: the bytes, the 32-bit wraps,
+ * the trap at the store's module offset (the bytes before it written,
+ * the step not made), fuel exact. */
+static void translator_fuses_store_step_branch(void **state) {
+  (void)state;
+  fx x = open_fx("mem", NULL, 0);
+  cis_instance *in = x.inst;
+  int total = 0;
+  assert_int_equal(count_ops(in, "cross8", "st8_add_then_add_ss_lt_u_back", &total), 1);
+  assert_int_equal(total, 2); /* and return */
+
+  assert_int_equal(U32(in, "cross8", vi32(0), vi32(10), vi32(3), vi32(0x5a)), 12);
+  for (int a = 4699; a <= 4712; a++) assert_int_equal(byte_at(in, a), a >= 4700 && a <= 4709 && (a - 4700) % 3 == 0 ? 0x5a : 0);
+  /* p + 4400 wraps to 0 */
+  assert_int_equal(U32(in, "cross8", vi32(-4400), vi32(-4398), vi32(1), vi32(0x77)), (uint32_t)-4398);
+  assert_int_equal(byte_at(in, 300), 0x77);
+  assert_int_equal(byte_at(in, 301), 0x77);
+  assert_int_equal(byte_at(in, 302), 0);
+  /* the sum wraps: 0xfffffff0 + 0x20 is 0x10, below 0x20 */
+  assert_int_equal(U32(in, "cross8", vi32(-16), vi32(0x20), vi32(0x20), vi32(1)), 0x30);
+  assert_int_equal(byte_at(in, 4700 - 16), 1);
+  assert_int_equal(byte_at(in, 4700 + 16), 1);
+  /* another compare: the store and the step alone */
+  assert_int_equal(count_ops(in, "cross8_ne", "st8_add_then_add_ss", &total), 1);
+  assert_int_equal(total, 3);
+  assert_int_equal(count_ops(in, "cross8_ne", "st8_add_then_add_ss_lt_u_back", NULL), 0);
+  assert_int_equal(U32(in, "cross8_ne", vi32(0), vi32(12), vi32(4), vi32(0x66)), 12);
+  assert_int_equal(byte_at(in, 4708), 0x66);
+
+  const uint8_t st[] = {0x3a, 0x00, 0xac, 0x02};
+  expect_oob_at(in, "cross8", ARGS(vi32(65536 - 4700 - 4), vi32(70000), vi32(2), vi32(9)), st, sizeof st);
+  assert_int_equal(byte_at(in, 65532), 9);
+  assert_int_equal(byte_at(in, 65534), 9);
+  done(&x);
+
+  /* 16 instructions, then the loop's 13 per back edge taken (3) */
+  x = open_fx("mem", NULL, 16 + 3 * 13);
+  assert_int_equal(U32(x.inst, "cross8", vi32(0), vi32(10), vi32(3), vi32(1)), 12);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
+  done(&x);
+  x = open_fx("mem", NULL, 16 + 3 * 13 - 1);
+  TRAPS(x.inst, "cross8", 1, CIS_EFUEL, vi32(0), vi32(10), vi32(3), vi32(1));
+  done(&x);
+}
+
+/* An i32.add of a constant into i32.and with a constant is one op:
+ * results (the sum wraps before the mask), a tee'd sum not fused, fuel
+ * as the wasm instructions. */
+static void translator_fuses_add_and(void **state) {
+  (void)state;
+  fx x = open_fx("multi", NULL, 0);
+  cis_instance *in = x.inst;
+  int total = 0;
+  assert_int_equal(count_ops(in, "add_and", "i32_add_and", &total), 1);
+  assert_int_equal(total, 2); /* and return */
+  assert_int_equal(count_ops(in, "add_and_tee", "i32_add_and", NULL), 0);
+  assert_int_equal(U32(in, "add_and", vi32(5)), 6);
+  assert_int_equal(U32(in, "add_and", vi32(1023)), 0);
+  assert_int_equal(U32(in, "add_and", vi32(-1)), 0);
+  assert_int_equal(U32(in, "add_and", vi32(-2)), 1023);
+  assert_int_equal(U32(in, "add_and", vi32(0x12345)), 0x346);
+  assert_int_equal(U32(in, "add_and_tee", vi32(2)), 11 + 3);
+  done(&x);
+
+  x = open_fx("multi", NULL, 6);
+  assert_int_equal(U32(x.inst, "add_and", vi32(5)), 6);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
+  done(&x);
+  x = open_fx("multi", NULL, 5);
+  TRAPS(x.inst, "add_and", 1, CIS_EFUEL, vi32(5));
   done(&x);
 }
 
@@ -1271,6 +1486,11 @@ int main(void) {
       cmocka_unit_test(translator_fuses_int_load_add),
       cmocka_unit_test(translator_fuses_shift_bitops),
       cmocka_unit_test(translator_fuses_store_add),
+      cmocka_unit_test(translator_fuses_indexed_load_compare_branch),
+      cmocka_unit_test(translator_fuses_f64_add_into_memory),
+      cmocka_unit_test(translator_fuses_scaled_index_load_add),
+      cmocka_unit_test(translator_fuses_store_step_branch),
+      cmocka_unit_test(translator_fuses_add_and),
       cmocka_unit_test(translator_fuses_eqz_add),
       cmocka_unit_test(fuel_counts_wasm_instructions),
       cmocka_unit_test(calls_keep_depth_and_fuel_exact),

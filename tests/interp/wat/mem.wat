@@ -180,4 +180,58 @@
     (local.set $r (i32.add (local.get $p) (i32.const -1)))
     (i32.store offset=3061 (local.get $p) (local.get $q))
     (i32.add (local.get $r) (local.get $q)))
+  ;; Linear probing for key k among the i64s at 4216 + 8 * i: an i64 load
+  ;; at a scaled index feeding i64.eq or i64.ne with a slot is one op (a
+  ;; forward branch, then a back edge with the load second), the value
+  ;; kept in the tee'd local; the index at i + 1 without a mask walks off
+  ;; the end of memory when k is missing and no slot is 0. Returns the
+  ;; index of k, or -1 at an empty (0) slot.
+  (func (export "probe64") (param $i i32) (param $k i64) (result i32)
+    (local $v i64)
+    (block $found
+      (block $empty
+        (br_if $found (i64.eq (local.tee $v (i64.load offset=4200
+                                 (i32.add (i32.shl (local.get $i) (i32.const 3)) (i32.const 16))))
+                              (local.get $k)))
+        (loop $l
+          (br_if $empty (i64.eqz (local.get $v)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i64.ne (local.get $k)
+                            (local.tee $v (i64.load offset=4208
+                                             (i32.add (i32.shl (local.get $i) (i32.const 3)) (i32.const 8)))))))
+        (br $found))
+      (return (i32.const -1)))
+    (local.get $i))
+  ;; x * k added into the f64 at p + 4400, then p += 8, n times: the load,
+  ;; the add, the store and the pointer step one op.
+  (func (export "f64_accum") (param $p i32) (param $n i32) (param $k f64) (param $x f64) (result i32)
+    (loop $l
+      (f64.store offset=4400 (local.get $p)
+        (f64.add (f64.mul (local.get $x) (local.get $k)) (f64.load offset=4400 (local.get $p))))
+      (local.set $p (i32.add (local.get $p) (i32.const 8)))
+      (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
+    (local.get $p))
+  ;; x added into the f64 at p + 4500 (the load first), one op; then a
+  ;; byte stored, which a trap in it does not reach.
+  (func (export "f64_add_into") (param $p i32) (param $x f64) (result i32)
+    (f64.store offset=4500 (local.get $p) (f64.add (f64.load offset=4500 (local.get $p)) (local.get $x)))
+    (i32.store8 (i32.const 1) (i32.const 9))
+    (local.get $p))
+  ;; s + the i32 at (i << 2) + base + 4600: the load at a scaled index
+  ;; and the add one op.
+  (func (export "idx_add32") (param $s i32) (param $base i32) (param $i i32) (result i32)
+    (i32.add (i32.load offset=4600 (i32.add (i32.shl (local.get $i) (i32.const 2)) (local.get $base)))
+             (local.get $s)))
+  ;; v stored at p + 4700 (p + 4400, offset 300), then p += step, while
+  ;; p < n (unsigned): the store, the step and the back edge one op.
+  (func (export "cross8") (param $p i32) (param $n i32) (param $step i32) (param $v i32) (result i32)
+    (loop $l
+      (i32.store8 offset=300 (i32.add (local.get $p) (i32.const 4400)) (local.get $v))
+      (br_if $l (i32.lt_u (local.tee $p (i32.add (local.get $p) (local.get $step))) (local.get $n))))
+    (local.get $p))
+  (func (export "cross8_ne") (param $p i32) (param $n i32) (param $step i32) (param $v i32) (result i32)
+    (loop $l
+      (i32.store8 offset=300 (i32.add (local.get $p) (i32.const 4400)) (local.get $v))
+      (br_if $l (i32.ne (local.tee $p (i32.add (local.get $p) (local.get $step))) (local.get $n))))
+    (local.get $p))
 )

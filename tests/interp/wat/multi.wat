@@ -245,4 +245,11 @@
                              (local.get $k)))
       (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
     local.get $k)
+  ;; (i + 1) & 1023, a probe step round a table: one op; the sum kept in
+  ;; a local by local.tee stays apart.
+  (func (export "add_and") (param $i i32) (result i32)
+    (i32.and (i32.add (local.get $i) (i32.const 1)) (i32.const 1023)))
+  (func (export "add_and_tee") (param $i i32) (result i32)
+    (local $t i32)
+    (i32.add (i32.and (local.tee $t (i32.add (local.get $i) (i32.const 9))) (i32.const 7)) (local.get $t)))
 )
