@@ -355,7 +355,11 @@
       g.fillStyle = '#1b1b1b';
       g.fillText(label, lx + 16, 33);
       lx += 16 + g.measureText(label).width + 14;
-      summary.series.push({ name: s.name, color: s.color, points: vals.length, last: lastv });
+      const vs = vals.map((p) => p[s.key]);
+      summary.series.push({
+        name: s.name, color: s.color, points: vals.length, last: lastv,
+        min: vs.length ? Math.min(...vs) : null, max: vs.length ? Math.max(...vs) : null,
+      });
     }
 
     // The y scale: from 0 to a round bound above the highest value shown.
