@@ -1007,6 +1007,18 @@ static cis_result emit_br(tr *t, ctl *c) {
   return put_target(t, c);
 }
 
+/* Takes the last two instructions back (a load and its consumer, fused
+ * by the caller); the accumulators are unknown until the fused op sets
+ * them. */
+static void take_back_pair(tr *t) {
+  t->ncode = t->prev_start;
+  if (t->ncode < t->low) t->low = t->ncode;
+  t->last_start = t->last_dest = t->last_dest_any = t->prev_start = t->prev_dest = NONE;
+  t->last_op = t->prev_op = -1;
+  t->acc_slot = t->prev_acc_slot = UINT32_MAX;
+  t->acc_kind = t->prev_acc_kind = ACC_NONE;
+}
+
 /* With c a compare (K_CMP) that the last instruction computed: when the
  * instruction before it is an i32.load or i32.load8_u whose destination
  * (a stack slot, or a local a local.tee retargeted it to) is one of the
@@ -1042,14 +1054,7 @@ static bool take_load(tr *t, cond *c) {
   c->base = u[0];
   c->disp = add ? u[1] : 0;
   c->off = add ? u[2] : u[1];
-  /* both instructions taken back; the accumulators unknown until the
-   * fused op sets them */
-  t->ncode = t->prev_start;
-  if (t->ncode < t->low) t->low = t->ncode;
-  t->last_start = t->last_dest = t->last_dest_any = t->prev_start = t->prev_dest = NONE;
-  t->last_op = t->prev_op = -1;
-  t->acc_slot = t->prev_acc_slot = UINT32_MAX;
-  t->acc_kind = t->prev_acc_kind = ACC_NONE;
+  take_back_pair(t);
   return true;
 }
 
@@ -1073,12 +1078,7 @@ static bool take_loadx64(tr *t, cond *c) {
   c->shift = u[1];
   c->disp = u[2];
   c->off = u[3];
-  t->ncode = t->prev_start;
-  if (t->ncode < t->low) t->low = t->ncode;
-  t->last_start = t->last_dest = t->last_dest_any = t->prev_start = t->prev_dest = NONE;
-  t->last_op = t->prev_op = -1;
-  t->acc_slot = t->prev_acc_slot = UINT32_MAX;
-  t->acc_kind = t->prev_acc_kind = ACC_NONE;
+  take_back_pair(t);
   return true;
 }
 
