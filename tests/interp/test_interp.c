@@ -120,6 +120,21 @@ static void expect_fail(cis_instance *inst, const char *name, const cis_val *arg
 #define TRAPS(inst, name, nr, code, ...) expect_fail((inst), (name), ARGS(__VA_ARGS__), (nr), (code), NULL)
 #define TRAPS0(inst, name, nr, code) expect_fail((inst), (name), NULL, 0, (nr), (code), NULL)
 
+/* name(args) of fixture on an engine of exactly `fuel` units: it returns
+ * with none left, and on one unit fewer stops with CIS_EFUEL. Its one
+ * result. */
+static cis_val on_exact_fuel(const char *fixture, const char *name, uint64_t fuel, const cis_val *args, size_t na) {
+  fx x = open_fx(fixture, NULL, fuel);
+  cis_val r = ok1(x.inst, name, args, na);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
+  done(&x);
+  x = open_fx(fixture, NULL, fuel - 1);
+  expect_fail(x.inst, name, args, na, 1, CIS_EFUEL, NULL);
+  done(&x);
+  return r;
+}
+#define EXACT_FUEL(fixture, name, fuel, ...) on_exact_fuel((fixture), (name), (fuel), ARGS(__VA_ARGS__))
+
 static uint32_t f32_bits(float f) {
   uint32_t u;
   memcpy(&u, &f, 4);
@@ -910,13 +925,7 @@ static void translator_fuses_scaled_index_loads(void **state) {
   done(&x);
 
   /* 24 instructions, then the loop's 19 per back edge taken (n of them). */
-  x = open_fx("mem", NULL, 24 + 3 * 19);
-  assert_int_equal(I32(x.inst, "idx_sum", vi32(3)), 0);
-  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
-  done(&x);
-  x = open_fx("mem", NULL, 24 + 3 * 19 - 1);
-  TRAPS(x.inst, "idx_sum", 1, CIS_EFUEL, vi32(3));
-  done(&x);
+  assert_int_equal(EXACT_FUEL("mem", "idx_sum", 24 + 3 * 19, vi32(3)).of.i32, 0);
 }
 
 /* An i32 load (8 or 32 bits) feeding a compare-and-branch is one op:
@@ -1066,13 +1075,7 @@ static void translator_fuses_shift_bitops(void **state) {
   done(&x);
 
   /* 15 instructions, then the loop's 12 per back edge taken (2). */
-  x = open_fx("multi", NULL, 15 + 2 * 12);
-  assert_int_equal(U32(x.inst, "shift_bits_loop", vi32(3)), 3137);
-  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
-  done(&x);
-  x = open_fx("multi", NULL, 15 + 2 * 12 - 1);
-  TRAPS(x.inst, "shift_bits_loop", 1, CIS_EFUEL, vi32(3));
-  done(&x);
+  assert_int_equal(EXACT_FUEL("multi", "shift_bits_loop", 15 + 2 * 12, vi32(3)).of.u32, 3137);
 }
 
 /* i32.eqz into i32.add or (through i64.extend_i32_u) i64.add: one op,
@@ -1101,13 +1104,7 @@ static void translator_fuses_eqz_add(void **state) {
   done(&x);
 
   /* 17 instructions, then the loop's 14 per back edge taken (n - 1). */
-  x = open_fx("multi", NULL, 17 + 9 * 14);
-  assert_int_equal(U64(x.inst, "count_zeros_loop", vi32(10), vi32(3)), 2);
-  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
-  done(&x);
-  x = open_fx("multi", NULL, 17 + 9 * 14 - 1);
-  TRAPS(x.inst, "count_zeros_loop", 1, CIS_EFUEL, vi32(10), vi32(3));
-  done(&x);
+  assert_int_equal(EXACT_FUEL("multi", "count_zeros_loop", 17 + 9 * 14, vi32(10), vi32(3)).of.u64, 2);
 }
 
 /* A store and the i32.add right after it are one op: the stores' forms
@@ -1157,13 +1154,8 @@ static void translator_fuses_store_add(void **state) {
   done(&x);
 
   /* 17 instructions, then the loop's 14 per back edge taken (3). */
-  x = open_fx("mem", NULL, 17 + 3 * 14);
-  assert_int_equal(U32(x.inst, "store_step8", vi32(100), vi32(110), vi32(3), vi32(1)), 112);
-  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
-  done(&x);
-  x = open_fx("mem", NULL, 17 + 3 * 14 - 1);
-  TRAPS(x.inst, "store_step8", 1, CIS_EFUEL, vi32(100), vi32(110), vi32(3), vi32(1));
-  done(&x);
+  assert_int_equal(EXACT_FUEL("mem", "store_step8", 17 + 3 * 14, vi32(100), vi32(110), vi32(3), vi32(1)).of.u32,
+                   112);
 }
 
 /* An i64 load at a scaled index feeding i64.eq or i64.ne with a slot is
@@ -1259,20 +1251,9 @@ static void translator_fuses_f64_add_into_memory(void **state) {
   done(&x);
 
   /* 21 instructions, then the loop's 18 per back edge taken (2) */
-  x = open_fx("mem", NULL, 21 + 2 * 18);
-  assert_int_equal(U32(x.inst, "f64_accum", vi32(0), vi32(3), vf64(2.0), vf64(0.25)), 24);
-  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
-  done(&x);
-  x = open_fx("mem", NULL, 21 + 2 * 18 - 1);
-  TRAPS(x.inst, "f64_accum", 1, CIS_EFUEL, vi32(0), vi32(3), vf64(2.0), vf64(0.25));
-  done(&x);
-  x = open_fx("mem", NULL, 11);
-  assert_int_equal(U32(x.inst, "f64_add_into", vi32(0), vf64(0.5)), 0);
-  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
-  done(&x);
-  x = open_fx("mem", NULL, 10);
-  TRAPS(x.inst, "f64_add_into", 1, CIS_EFUEL, vi32(0), vf64(0.5));
-  done(&x);
+  assert_int_equal(EXACT_FUEL("mem", "f64_accum", 21 + 2 * 18, vi32(0), vi32(3), vf64(2.0), vf64(0.25)).of.u32,
+                   24);
+  assert_int_equal(EXACT_FUEL("mem", "f64_add_into", 11, vi32(0), vf64(0.5)).of.u32, 0);
 }
 
 /* An i32 load at a scaled index feeding i32.add is one op: the sum
@@ -1298,13 +1279,7 @@ static void translator_fuses_scaled_index_load_add(void **state) {
   expect_oob_at(in, "idx_add32", ARGS(vi32(0), vi32(0), vi32(0x3fffffff)), ld, sizeof ld);
   done(&x);
 
-  x = open_fx("mem", NULL, 9);
-  assert_int_equal(U32(x.inst, "idx_add32", vi32(1), vi32(0), vi32(0)), 1);
-  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
-  done(&x);
-  x = open_fx("mem", NULL, 8);
-  TRAPS(x.inst, "idx_add32", 1, CIS_EFUEL, vi32(1), vi32(0), vi32(0));
-  done(&x);
+  assert_int_equal(EXACT_FUEL("mem", "idx_add32", 9, vi32(1), vi32(0), vi32(0)).of.u32, 1);
 }
 
 /* A byte store at base + imm, its pointer step and a back edge while the
@@ -1320,7 +1295,8 @@ static void translator_fuses_store_step_branch(void **state) {
   assert_int_equal(total, 2); /* and return */
 
   assert_int_equal(U32(in, "cross8", vi32(0), vi32(10), vi32(3), vi32(0x5a)), 12);
-  for (int a = 4699; a <= 4712; a++) assert_int_equal(byte_at(in, a), a >= 4700 && a <= 4709 && (a - 4700) % 3 == 0 ? 0x5a : 0);
+  for (int a = 4699; a <= 4712; a++)
+    assert_int_equal(byte_at(in, a), a >= 4700 && a <= 4709 && (a - 4700) % 3 == 0 ? 0x5a : 0);
   /* p + 4400 wraps to 0 */
   assert_int_equal(U32(in, "cross8", vi32(-4400), vi32(-4398), vi32(1), vi32(0x77)), (uint32_t)-4398);
   assert_int_equal(byte_at(in, 300), 0x77);
@@ -1344,13 +1320,7 @@ static void translator_fuses_store_step_branch(void **state) {
   done(&x);
 
   /* 16 instructions, then the loop's 13 per back edge taken (3) */
-  x = open_fx("mem", NULL, 16 + 3 * 13);
-  assert_int_equal(U32(x.inst, "cross8", vi32(0), vi32(10), vi32(3), vi32(1)), 12);
-  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
-  done(&x);
-  x = open_fx("mem", NULL, 16 + 3 * 13 - 1);
-  TRAPS(x.inst, "cross8", 1, CIS_EFUEL, vi32(0), vi32(10), vi32(3), vi32(1));
-  done(&x);
+  assert_int_equal(EXACT_FUEL("mem", "cross8", 16 + 3 * 13, vi32(0), vi32(10), vi32(3), vi32(1)).of.u32, 12);
 }
 
 /* An i32.add of a constant into i32.and with a constant is one op:
@@ -1372,13 +1342,7 @@ static void translator_fuses_add_and(void **state) {
   assert_int_equal(U32(in, "add_and_tee", vi32(2)), 11 + 3);
   done(&x);
 
-  x = open_fx("multi", NULL, 6);
-  assert_int_equal(U32(x.inst, "add_and", vi32(5)), 6);
-  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
-  done(&x);
-  x = open_fx("multi", NULL, 5);
-  TRAPS(x.inst, "add_and", 1, CIS_EFUEL, vi32(5));
-  done(&x);
+  assert_int_equal(EXACT_FUEL("multi", "add_and", 6, vi32(5)).of.u32, 6);
 }
 
 /* ----------------------------------------------------------------- fuel */
