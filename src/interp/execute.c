@@ -182,16 +182,18 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
     ADV((k) + 1);                                         \
     NEXT();                                               \
   } while (0)
-#define BR_IF_BACK(c, k)                                  \
+/* As BR_IF_BACK with a fuel unit at k+1 in either form; BACK: charged. */
+#define BR_IF_SLOT(c, k, BACK)                            \
   do {                                                    \
     if (c) {                                              \
-      TICK(P((k) + 1));                                   \
+      if (BACK) TICK(P((k) + 1));                         \
       pc += (ptrdiff_t)(int32_t)P(k) + ((k) + HEAD - 1);  \
       NEXT();                                             \
     }                                                     \
     ADV((k) + 2);                                         \
     NEXT();                                               \
   } while (0)
+#define BR_IF_BACK(c, k) BR_IF_SLOT(c, k, 1)
 
 /* Results. i32 results are stored zero-extended, so both halves of a slot
  * are always defined. Integer producers also leave the value in iacc, f64
@@ -430,13 +432,7 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
     memcpy(&v, mbase + ea, sizeof v);                                           \
     SL(1).u64 = v;                                                              \
     iacc = v;                                                                   \
-    if ((T)(uint32_t)v OP (T)(B)) {                                             \
-      if (BACK) TICK(P(7));                                                     \
-      pc += (ptrdiff_t)(int32_t)P(6) + (6 + HEAD - 1);                          \
-      NEXT();                                                                   \
-    }                                                                           \
-    ADV(8);                                                                     \
-    NEXT();                                                                     \
+    BR_IF_SLOT((T)(uint32_t)v OP(T)(B), 6, BACK);                               \
   }
 #define BR_LD(name, T, OP)                                                      \
   CASE(bl8_##name##_s) BR_LD_AT(uint8_t, T, OP, SL(5).u32, 1)                   \
@@ -461,13 +457,7 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
     SL(1).u64 = v;                                                              \
     iacc = v;                                                                   \
     __asm__("" : "+r"(iacc));                                                   \
-    if (iacc OP SL(6).u64) {                                                    \
-      if (BACK) TICK(P(8));                                                     \
-      pc += (ptrdiff_t)(int32_t)P(7) + (7 + HEAD - 1);                          \
-      NEXT();                                                                   \
-    }                                                                           \
-    ADV(9);                                                                     \
-    NEXT();                                                                     \
+    BR_IF_SLOT(iacc OP SL(6).u64, 7, BACK);                                     \
   }
 /* Loads: the effective address is 33 bits wide, checked whole; in the
  * _add forms the base + imm part wraps at 32 bits as i32.add did. OUT
@@ -1244,13 +1234,7 @@ dispatch:
     uint64_t r_ = (uint32_t)(SL(6).u32 + SL(7).u32);
     SL(5).u64 = r_;
     iacc = r_;
-    if ((uint32_t)r_ < SL(8).u32) {
-      TICK(P(10));
-      pc += (ptrdiff_t)(int32_t)P(9) + (9 + HEAD - 1);
-      NEXT();
-    }
-    ADV(11);
-    NEXT();
+    BR_IF_BACK((uint32_t)r_ < SL(8).u32, 9);
   }
   CASE(f64_add_ld_st) F64_ADD_ST_AT(ADV(5); NEXT();)
   CASE(f64_add_ld_st_then_add_ss) F64_ADD_ST_AT(F64_ADD_ST_ADD(SL(7).u32))
