@@ -45,13 +45,13 @@ echo "== ctest under ASan+UBSan =="
 (cd build-asan && ctest --output-on-failure -j"$JOBS" --timeout 1500) || rc=1
 echo "== ctest (release) =="
 (cd build && ctest --output-on-failure -j"$JOBS" --timeout 1500) || rc=1
-# The skill, WASI and host-API tests again on the compiled engine
+# The skill, WASI, host-API and limits tests again on the compiled engine
 # (CIS_ENGINE is the library's default engine), sharing one compile cache
 # kept in the build folder (the tests make private CIS_HOMEs): about 3 min
 # more with an empty cache on the loaded 2-core machine, seconds with a warm
 # one (docs/aot.md).
 echo "== ctest (release, compiled engine) =="
 (cd build && CIS_ENGINE=aot CIS_AOT_CACHE="$PWD/aot-cache" ctest --output-on-failure -j"$JOBS" --timeout 1500 \
-  -R '^(test_skill|test_skill_warm|test_skill_fs|test_wasi|test_wasi_deep|test_wasi_fs_replay|test_runtime_hostcall)$') ||
+  -R '^(test_skill|test_skill_warm|test_skill_fs|test_wasi|test_wasi_deep|test_wasi_fs_replay|test_runtime_hostcall|test_runtime_limits)$') ||
   rc=1
 exit $rc

@@ -475,6 +475,83 @@ __asm__(".pushsection .text.aot_tramp,\"ax\",@progbits\n"
 #ifndef AOT_TICK_LOOP
 #define AOT_TICK_LOOP(c) AOT_TICK_SLOW(c)
 #endif
+#if AOT_REGS && defined(__x86_64__)
+/* Every function entry: the call depth, the native stack (where the
+ * function is no small leaf), then a tick, in one asm whose slow paths
+ * are out of line. Written in C, the checks' slow paths (a call, or the
+ * trap naming the function) used the arguments, so gcc moved them to
+ * callee-saved registers before the first check, and so saved those at
+ * the entry: a call that returns at once (a leaf of fib) ran a full
+ * prologue and epilogue, where native code runs none. Here the asm
+ * alone reaches the slow paths, the room is compared (dr_ > 0) and
+ * decremented in C after it, and gcc places the prologue where the
+ * function first needs it. Each entry's own slow paths are a few bytes
+ * in the trampolines' section: the tick steps over the red zone and
+ * calls aot_tick_entry, which keeps every register (c in rdi); the trap
+ * loads the function's index and jumps to aot_trap_stack, which never
+ * returns (the runtime's long jump). Their offsets into the context are
+ * text in the file-level asm, checked against the structures here. */
+#define AOT_OFF_TICKS 16
+#define AOT_OFF_API 88
+#define AOT_OFF_TRAP 0
+#define AOT_OFF_TICK 8
+_Static_assert(__builtin_offsetof(cis_aot_ctx, ticks) == AOT_OFF_TICKS &&
+                   __builtin_offsetof(cis_aot_ctx, api) == AOT_OFF_API &&
+                   __builtin_offsetof(cis_aot_api, trap) == AOT_OFF_TRAP &&
+                   __builtin_offsetof(cis_aot_api, tick) == AOT_OFF_TICK,
+               "the entry's slow paths read these offsets");
+#define AOT_STR_(x) #x
+#define AOT_STR(x) AOT_STR_(x)
+__asm__(".pushsection .text.aot_tramp,\"ax\",@progbits\n"
+        ".p2align 4\n"
+        ".type aot_tick_entry, @function\n"
+        "aot_tick_entry:\n"
+        "\tpush %rax\n"
+        "\tmov " AOT_STR(AOT_OFF_TICKS) "(%rdi), %rax\n"
+        "\tmov %r15, (%rax)\n"
+        "\tmov " AOT_STR(AOT_OFF_API) "(%rdi), %rax\n"
+        "\tmov " AOT_STR(AOT_OFF_TICK) "(%rax), %rax\n"
+        "\tcall aot_tick_tramp\n"
+        "\tmov " AOT_STR(AOT_OFF_TICKS) "(%rdi), %rax\n"
+        "\tmov (%rax), %r15\n"
+        "\tpop %rax\n"
+        "\tret\n"
+        ".size aot_tick_entry, .-aot_tick_entry\n"
+        ".type aot_trap_stack, @function\n"
+        "aot_trap_stack:\n"
+        "\tand $-16, %rsp\n"
+        "\tmov $" AOT_STR(AOT_T_STACK) ", %esi\n"
+        "\tmov " AOT_STR(AOT_OFF_API) "(%rdi), %rax\n"
+        "\tcall *" AOT_STR(AOT_OFF_TRAP) "(%rax)\n"
+        "\tud2\n"
+        ".size aot_trap_stack, .-aot_trap_stack\n"
+        ".popsection\n");
+#define AOT_ENTER_ASM(c, fi, SP)                                               \
+  do {                                                                         \
+    __asm__ volatile("cmpq $0, %[dr]\n\t"                                      \
+                     "jle 3f\n\t" SP "subq $1, %[tk]\n\t"                      \
+                     "js 2f\n"                                                 \
+                     "1:\n"                                                    \
+                     ".pushsection .text.aot_tramp,\"ax\",@progbits\n"         \
+                     "2:\n\t"                                                  \
+                     "lea -128(%%rsp), %%rsp\n\t"                              \
+                     "call aot_tick_entry\n\t"                                 \
+                     "lea 128(%%rsp), %%rsp\n\t"                               \
+                     "jmp 1b\n"                                                \
+                     "3:\n\t"                                                  \
+                     "mov %[fn], %%edx\n\t"                                    \
+                     "jmp aot_trap_stack\n"                                    \
+                     ".popsection"                                             \
+                     : [tk] "+r"(aot_tk)                                       \
+                     : [dr] "r"(dr_), "D"(c),                                  \
+                       [lim] "i"(__builtin_offsetof(cis_aot_ctx, cstack_limit)), \
+                       [fn] "i"((uint32_t)(fi))                                \
+                     : "memory", "cc");                                        \
+    dr_--;                                                                     \
+  } while (0)
+#define AOT_ENTER(c, fi) AOT_ENTER_ASM(c, fi, "cmpq %c[lim](%%rdi), %%rsp\n\tjb 3f\n\t")
+#define AOT_ENTER_LEAF(c, fi) AOT_ENTER_ASM(c, fi, "")
+#else
 /* Every function entry: the call depth, the native stack, then a tick. */
 #define AOT_ENTER(c, fi)                                                       \
   do {                                                                         \
@@ -493,6 +570,7 @@ __asm__(".pushsection .text.aot_tramp,\"ax\",@progbits\n"
     if (AOT_UNLIKELY(--dr_ < 0)) aot_trap((c), AOT_T_STACK, (fi));             \
     if (AOT_UNLIKELY(AOT_DEC_NEG(AOT_TK))) AOT_TICK_SLOW(c);                   \
   } while (0)
+#endif
 /* Memory 0's size in bytes. It is never below the module's declared
  * minimum (AOT_MS_MIN, from the generated file; an imported memory is
  * at least its import's), which gcc is told: it then drops the checks it
