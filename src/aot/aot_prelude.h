@@ -463,9 +463,9 @@ __asm__(".pushsection .text.aot_tramp,\"ax\",@progbits\n"
     AOT_TK = *(c)->ticks;                                                      \
   } while (0)
 #endif
-/* At a function's entry no value of the function is live yet: a plain
- * call, whose clobbers cost nothing there (through the trampoline, fib's
- * entry took 20% more time: bench/NOTES.md). */
+/* The entry's tick where the entry checks are C (everywhere but x86-64
+ * with gcc, which has AOT_ENTER_ASM): no value of the function is live
+ * yet, so a plain call, whose clobbers cost nothing there. */
 #define AOT_TICK_SLOW(c)                                                       \
   do {                                                                         \
     *(c)->ticks = AOT_TK;                                                      \
