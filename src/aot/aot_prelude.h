@@ -415,7 +415,9 @@ register int64_t aot_tk __asm__("x28");
 #endif
 #if AOT_REGS && defined(__x86_64__)
 /* A loop's tick slow path calls the runtime through aot_tick_tramp, which
- * keeps every register but the flags (c in rdi, the function in rax).
+ * keeps every register but the flags (c in rdi, the function in rax;
+ * loops and entries reach it through aot_tick_entry, below, which loads
+ * the function and writes the counter back and reads it again).
  * Called from C, the slow path clobbered the caller-saved registers in
  * the middle of every loop, so gcc kept a loop's values in the five
  * callee-saved ones left (r15 is the counter) and moved them to and from
@@ -452,16 +454,14 @@ __asm__(".pushsection .text.aot_tramp,\"ax\",@progbits\n"
         "\tpop %rbp\n\tret\n"
         ".size aot_tick_tramp, .-aot_tick_tramp\n"
         ".popsection\n");
+/* Through aot_tick_entry (below), which also writes the counter back
+ * and reads it again, as a function's entry does. */
 #define AOT_TICK_LOOP(c)                                                       \
-  do {                                                                         \
-    *(c)->ticks = AOT_TK;                                                      \
-    __asm__ volatile("lea -128(%%rsp), %%rsp\n\tcall aot_tick_tramp\n\t"      \
-                     "lea 128(%%rsp), %%rsp"                                   \
-                     :                                                         \
-                     : "D"(c), "a"((c)->api->tick)                             \
-                     : "memory", "cc");                                        \
-    AOT_TK = *(c)->ticks;                                                      \
-  } while (0)
+  __asm__ volatile("lea -128(%%rsp), %%rsp\n\tcall aot_tick_entry\n\t"       \
+                   "lea 128(%%rsp), %%rsp"                                     \
+                   : "+r"(aot_tk)                                              \
+                   : "D"(c)                                                    \
+                   : "memory", "cc")
 #endif
 /* The entry's tick where the entry checks are C (everywhere but x86-64
  * with gcc, which has AOT_ENTER_ASM): no value of the function is live
