@@ -6,8 +6,8 @@
 # settings (wrk -t2, POST of {"x":1}, keep-alive), it measures:
 #
 #   anchor  libmicrohttpd answering a fixed body with no work
-#           (bench/serve/mhd_anchor.c, built here; epoll, two polling
-#           threads, as `cis serve` runs it);
+#           (bench/serve/mhd_anchor.c, built here; epoll, as many
+#           polling threads as `cis serve` runs);
 #   cis     `cis serve` calling echo (tests/serve/echo.wat: returns its
 #           input) for one tenant, with the server's defaults;
 #
@@ -66,7 +66,7 @@ case $idle in '' | *[!0-9]*) echo "serve_http.sh: -i wants a number" >&2; exit 2
 [ "$secs" -le 120 ] || { echo "serve_http.sh: -d at most 120" >&2; exit 2; }
 [ "$idle" -le 30000 ] || { echo "serve_http.sh: -i at most 30000" >&2; exit 2; }
 case $build in /*) ;; *) build=$(pwd)/$build ;; esac
-bench_build_folder serve_http.sh "$root" "$build" wrk wat2wasm python3 cc pkg-config
+bench_build_folder serve_http.sh "$root" "$build" wrk wat2wasm python3 cc pkg-config curl
 mkdir -p "$out"
 anchor=$out/mhd_anchor
 bench_build_cis serve_http.sh "$build" $nobuild
@@ -111,9 +111,12 @@ case $token in cis_*) ;; *) echo "serve_http.sh: no token made" >&2; exit 1 ;; e
 serve_start "$cis" "$tmp" --max-connections $((idle + 1024)) --max-connections-per-address $((idle + 1024)) \
   --head-timeout 600s || { echo "serve_http.sh: see above" >&2; exit 1; }
 cport=$port
+# The anchor polls with as many threads as the server does.
+athreads=$(curl -s -m 5 "http://127.0.0.1:$cport/metrics" | sed -n 's/^cis_http_threads \([0-9]*\)$/\1/p')
+[ -n "$athreads" ] || { echo "serve_http.sh: the server's /metrics has no cis_http_threads" >&2; exit 1; }
 aport=$((cport + 1))
 for _ in $(seq 20); do
-  "$anchor" "$aport" >"$tmp/anchor.out" 2>"$tmp/anchor.err" &
+  "$anchor" "$aport" "$athreads" >"$tmp/anchor.out" 2>"$tmp/anchor.err" &
   apid=$!
   for _ in $(seq 50); do
     grep -q ready "$tmp/anchor.out" 2>/dev/null && break

@@ -161,6 +161,10 @@ typedef struct cis_server_config {
                                     is full); 0 =
                                     CIS_SERVE_DEFAULT_REGISTRY_RATE,
                                     CIS_SERVE_REGISTRY_RATE_OFF: no limit */
+  unsigned http_threads;     /* polling threads per listen address, each an
+                                event loop over its share of the
+                                connections (at most 1024); 0 = 4 per
+                                online CPU, 8 to 64 */
 } cis_server_config;
 
 CIS_EXTERN void cis_server_config_default(cis_server_config *c);

@@ -103,8 +103,14 @@ static void mhd_bind(void *const *fn) {
 static cis__dynlib mhd_lib = {.soname = CIS_MHD_SONAME, .package = CIS_MHD_PACKAGE, .names = mhd_names,
                               .count = CIS_ARRAY_LEN(mhd_names), .bind = mhd_bind};
 
-/* libmicrohttpd's polling threads per listener. */
-#define CIS__HTTP_THREADS 2
+/* libmicrohttpd's polling threads per listener by default: 4 per online
+ * CPU, 8 to 64 (cis_server_config.http_threads). A request waits in its
+ * thread's event loop behind the work of that loop's other connections:
+ * with more loops, each of fewer connections, one tenant's flood of
+ * requests delays fewer of the others' (bench/NOTES.md). */
+#define CIS__HTTP_THREADS_PER_CPU 4u
+#define CIS__HTTP_THREADS_MIN 8u
+#define CIS__HTTP_THREADS_MAX_AUTO 64u
 /* Connections over a cap that libmicrohttpd still holds until it reads
  * their end (on_connection shuts them down). */
 #define CIS__HTTP_REFUSED_ROOM 64u
@@ -246,6 +252,7 @@ struct cis_server {
   unsigned nworkers, qcap, tenant_cap, max_conn, max_sessions;
   unsigned lane;                       /* threads of the lane for tenants over their CPU share; 0: none */
   unsigned registry_rate;              /* registry changes one tenant may start a second; 0: no limit */
+  unsigned http_threads;               /* libmicrohttpd's polling threads per listener */
   uint64_t inline_us;                  /* short calls' budget on a polling thread; 0: none run there */
   struct MHD_Daemon **daemons;         /* one per listen address */
   int *ports;                          /* their bound ports */
@@ -293,6 +300,13 @@ struct cis_server {
     } errors[MAX_ERROR_KINDS];         /* failed calls by error, in the order first seen */
   } m;
 };
+
+/* The polling threads per listener when the configuration sets none. */
+static unsigned default_http_threads(void) {
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  long n = (cpus > 0 ? cpus : 1) * (long)CIS__HTTP_THREADS_PER_CPU;
+  return n < CIS__HTTP_THREADS_MIN ? CIS__HTTP_THREADS_MIN : n > CIS__HTTP_THREADS_MAX_AUTO ? CIS__HTTP_THREADS_MAX_AUTO : (unsigned)n;
+}
 
 void cis_server_config_default(cis_server_config *c) {
   memset(c, 0, sizeof *c);
@@ -495,6 +509,8 @@ static char *metrics_text(cis_server *s, size_t *len) {
       "# TYPE cis_calls_inline_moved_total counter\n"
       "cis_calls_inline_moved_total{reason=\"load\"} %llu\ncis_calls_inline_moved_total{reason=\"store\"} %llu\n"
       "cis_calls_inline_moved_total{reason=\"wait\"} %llu\ncis_calls_inline_moved_total{reason=\"long\"} %llu\n"
+      "# HELP cis_http_threads Polling threads per listen address, each an event loop over its share of the connections.\n"
+      "# TYPE cis_http_threads gauge\ncis_http_threads %u\n"
       "# HELP cis_pool_lane_workers Threads of the low-priority lane for tenants over their CPU share.\n"
       "# TYPE cis_pool_lane_workers gauge\ncis_pool_lane_workers %u\n"
       "# HELP cis_pool_lane_total Calls run on the lane (their tenant over its CPU share).\n"
@@ -510,7 +526,7 @@ static char *metrics_text(cis_server *s, size_t *len) {
       pool.nlong, (unsigned long long)pool.handoffs, pool.nthreads, (unsigned long long)pool.trims,
       (unsigned long long)pool.inline_runs, (unsigned long long)pool.inline_moves[CIS_WAIT_LOAD],
       (unsigned long long)pool.inline_moves[CIS_WAIT_STORE], (unsigned long long)pool.inline_moves[CIS_WAIT_HOST],
-      (unsigned long long)pool.inline_moves[CIS_WAIT_LONG], s->lane, (unsigned long long)pool.lane_runs,
+      (unsigned long long)pool.inline_moves[CIS_WAIT_LONG], s->http_threads, s->lane, (unsigned long long)pool.lane_runs,
       (unsigned)atomic_load(&s->pool.nover), pool.queued,
       s->qcap, nsessions, atomic_load(&s->draining) ? 1 : 0);
   cis__share_stats sh;
@@ -1846,10 +1862,11 @@ cis_result cis_server_start(const cis_server_config *cfg, cis_server **out) {
   s->registry_rate = cfg->tenant_registry_rate == CIS_SERVE_REGISTRY_RATE_OFF ? 0
                      : cfg->tenant_registry_rate ? cfg->tenant_registry_rate
                                                  : CIS_SERVE_DEFAULT_REGISTRY_RATE;
-  if (s->nworkers > 1024 || s->lane > 1024 || s->qcap > 1000000 || s->max_conn > 65536 || s->per_ip > 65536 ||
-      s->head_ns > 3600000ull * 1000000ull) {
-    snprintf(err, errcap, "workers and lane workers (at most 1024 each), queue (1000000), connections (65536) or head timeout (1h) "
-             "too large");
+  s->http_threads = cfg->http_threads ? cfg->http_threads : default_http_threads();
+  if (s->nworkers > 1024 || s->lane > 1024 || s->http_threads > 1024 || s->qcap > 1000000 || s->max_conn > 65536 ||
+      s->per_ip > 65536 || s->head_ns > 3600000ull * 1000000ull) {
+    snprintf(err, errcap, "workers, lane workers and HTTP threads (at most 1024 each), queue (1000000), connections "
+             "(65536) or head timeout (1h) too large");
     rc = CIS_EINVAL;
     goto fail;
   }
@@ -1895,8 +1912,9 @@ cis_result cis_server_start(const cis_server_config *cfg, cis_server **out) {
   for (size_t i = 0; i < nlisten; i++) {
     struct sockaddr_storage ss;
     if ((rc = parse_listen(listen[i] ? listen[i] : "", &ss, err, errcap)) != CIS_OK) goto fail;
-    /* Connections cost memory, not threads: a few polling threads (epoll)
-     * serve them all, and a request whose job runs waits suspended. */
+    /* Connections cost memory, not threads: s->http_threads polling
+     * threads (epoll) serve them all, and a request whose job runs waits
+     * suspended. */
     unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     uint16_t port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
@@ -1904,7 +1922,7 @@ cis_result cis_server_start(const cis_server_config *cfg, cis_server **out) {
     struct MHD_Daemon *d = mhd.start_daemon(
         flags, port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)CIS__HTTP_THREADS,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_THREAD_POOL_SIZE, s->http_threads,
         /* The caps are on_connection's, which counts what it refuses;
          * libmicrohttpd's own stand behind them, with room for the refused
          * connections it has not closed yet (at its global cap it stops

@@ -173,6 +173,15 @@ static void serve_bad_setting_names_source(void **st) {
   expect(r, 2);
   has(r->err, "--tenant-registry-rate needs a whole number");
   free(r);
+  write_file(path_of(home, "config.json"), "{\"serve\": {\"http_threads\": 1025}}\n");
+  r = serve_once("--listen", "127.0.0.1:0", NULL);
+  expect(r, 2);
+  has(r->err, "http_threads 0..1024");
+  free(r);
+  r = serve_once("--listen", "127.0.0.1:0", "--http-threads", "many", NULL);
+  expect(r, 2);
+  has(r->err, "--http-threads needs a whole number");
+  free(r);
   unlink(path_of(home, "config.json"));
 }
 
@@ -190,6 +199,7 @@ static void config_show_lists_serve_settings(void **st) {
   has(r->out, "serve.inline_us");
   has(r->out, "serve.lane_workers");
   has(r->out, "serve.tenant_registry_rate");
+  has(r->out, "serve.http_threads");
   const char *q = strstr(r->out, "serve.queue");
   assert_non_null(q);
   assert_true(strncmp(q, "serve.queue", 11) == 0);

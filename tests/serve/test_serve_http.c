@@ -25,6 +25,7 @@
 #include <sqlite3.h>
 
 #include "support/failed_open.h"
+#include "support/test_threads.h"
 #include "common/internal.h"
 #include "cis/cis_serve.h"
 #include "cis/cis_skill.h"
@@ -49,6 +50,7 @@ typedef struct srv_opts {
   uint64_t max_kv_keys;  /* KV keys of all a tenant's skills */
   uint64_t max_fs_files; /* nodes of all a tenant's db trees (reported only here) */
   unsigned registry_rate; /* registry changes a tenant may start a second */
+  unsigned http_threads;  /* polling threads */
 } srv_opts;
 
 /* Starts a server on a fresh home with the given pool settings and
@@ -87,6 +89,7 @@ static srv *srv_start_with(size_t max_body, unsigned workers, unsigned queue, un
   c.skills.max_kv_keys = o->max_kv_keys;
   c.skills.max_fs_files = o->max_fs_files;
   c.tenant_registry_rate = o->registry_rate;
+  c.http_threads = o->http_threads;
   if (cis_server_start(&c, &v->s) != CIS_OK) {
     fprintf(stderr, "server: %s\n", cis_errmsg(v->s));
     cis_server_free(v->s);
@@ -626,6 +629,39 @@ static void install_waits_on_the_background_pool_not_a_calls_worker(void **state
   srv_stop(v);
 }
 
+/* The same once n are (a new thread names itself as it starts), or after
+ * 5 s. */
+static int threads_named_soon(const char *name, int n) {
+  int got = 0;
+  for (int i = 0; i < 500 && (got = cis_test_threads_named(name)) != n; i++) usleep(10000);
+  return got;
+}
+
+/* The polling threads (libmicrohttpd's, one event loop each): as many as
+ * cis_server_config.http_threads says, reported in /metrics; by default 4
+ * per online CPU, 8 to 64; calls through them are answered, and they end
+ * with the server. */
+static void polling_threads_follow_the_setting(void **state) {
+  (void)state;
+  srv_opts o = {.http_threads = 3};
+  srv *v = srv_start_with(256 * 1024, 1, 8, 0, &o);
+  assert_non_null(v);
+  assert_int_equal(metric_u64(v, "cis_http_threads"), 3);
+  assert_int_equal(threads_named_soon("MHD-worker", 3), 3);
+  install(v, v->alice, "echo", "echo", "cis_v1", "");
+  for (int i = 0; i < 6; i++) assert_int_equal(status_of(v, "POST", "/v1/skills/echo/invoke", v->alice, "{}"), 200);
+  srv_stop(v);
+  assert_int_equal(cis_test_threads_named("MHD-worker"), 0);
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  uint64_t want = (uint64_t)(cpus > 0 ? cpus : 1) * 4;
+  want = want < 8 ? 8 : want > 64 ? 64 : want;
+  srv *d = srv_start(256 * 1024, 1, 8, 0);
+  assert_non_null(d);
+  assert_int_equal(metric_u64(d, "cis_http_threads"), want);
+  assert_int_equal(threads_named_soon("MHD-worker", (int)want), want);
+  srv_stop(d);
+}
+
 /* A tenant's installs and removals start at --tenant-registry-rate a
  * second after a burst of as many: each waits its turn and succeeds (no
  * 429 while its queue has room), counted in /metrics; another tenant's
@@ -758,7 +794,9 @@ static void short_calls_run_inline_and_long_ones_move_to_a_worker(void **state) 
   /* 0.5 s: on a loaded machine, or in a sanitizer's build, a short call
    * may take longer than the default 200 µs, and the test needs busy's
    * short calls to be known short; the spin below still moves after it. */
-  srv *v = srv_start_with(256 * 1024, 2, 4, 0, &(srv_opts){.inline_us = 500000});
+  /* Two polling threads: the counts of first-load moves below are one
+   * per thread. */
+  srv *v = srv_start_with(256 * 1024, 2, 4, 0, &(srv_opts){.inline_us = 500000, .http_threads = 2});
   assert_non_null(v);
   install(v, v->alice, "busy", "busy", "cis_v1", ",\"limits\":{\"timeout_ms\":5000}");
   install(v, v->alice, "waiter", "busy", "cis_v1", "");
@@ -1074,6 +1112,9 @@ static void listen_errors_are_typed(void **state) {
   c.nlisten = 0;
   c.lane_workers = 1025;
   cis_test_server_start_fails(&c, CIS_EINVAL, "lane workers", NULL, 0);
+  c.lane_workers = 0;
+  c.http_threads = 1025;
+  cis_test_server_start_fails(&c, CIS_EINVAL, "HTTP threads", NULL, 0);
   cis_test_server_start_fails(NULL, CIS_EINVAL, "NULL config", NULL, 0);
   assert_int_equal(cis_server_start(&c, NULL), CIS_EINVAL);
   /* The one it serves on still answers. */
@@ -1354,6 +1395,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(tenant_at_its_concurrency_cap_is_429_others_run),
       cmocka_unit_test(install_waits_on_the_background_pool_not_a_calls_worker),
       cmocka_unit_test(registry_changes_are_paced_per_tenant),
+      cmocka_unit_test(polling_threads_follow_the_setting),
       cmocka_unit_test(drain_finishes_calls_in_flight_and_refuses_new_ones_503),
       cmocka_unit_test_setup_teardown(trap_and_timeout_beside_a_healthy_call, setup, teardown),
       cmocka_unit_test(short_calls_run_inline_and_long_ones_move_to_a_worker),

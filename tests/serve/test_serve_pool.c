@@ -25,7 +25,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <dirent.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <sys/resource.h>
@@ -34,6 +33,7 @@
 
 #include "common/internal.h"
 #include "serve/pool.h"
+#include "support/test_threads.h"
 
 #define BOUND_MS 30000 /* the longest any wait may take before the test fails */
 
@@ -165,25 +165,6 @@ static bool wait_ran(test_job *js, int n) {
   return true;
 }
 
-/* The threads of this process named name (/proc/self/task/TID/comm). */
-static int threads_named(const char *name) {
-  DIR *d = opendir("/proc/self/task");
-  if (!d) return -1;
-  int n = 0;
-  for (struct dirent *e; (e = readdir(d));) {
-    if (e->d_name[0] == '.') continue;
-    char path[300], comm[32] = "";
-    snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-    FILE *f = fopen(path, "r");
-    if (!f) continue; /* it ended meanwhile */
-    if (fgets(comm, sizeof comm, f)) comm[strcspn(comm, "\n")] = 0;
-    fclose(f);
-    n += strcmp(comm, name) == 0;
-  }
-  closedir(d);
-  return n;
-}
-
 /* Waits until the pool runs exactly its workers and no long thread, by
  * its own count and by the names the kernel shows, at most BOUND_MS. */
 static bool wait_threads_settled(cis__pool *p, unsigned workers) {
@@ -191,7 +172,7 @@ static bool wait_threads_settled(cis__pool *p, unsigned workers) {
     pthread_mutex_lock(&mu);
     bool counted = p->nthreads == workers && p->nlong == 0;
     pthread_mutex_unlock(&mu);
-    if (counted && threads_named("cis-worker") == (int)workers && threads_named("cis-long") == 0) return true;
+    if (counted && cis_test_threads_named("cis-worker") == (int)workers && cis_test_threads_named("cis-long") == 0) return true;
     nap_ms(5);
   }
   return false;
@@ -696,8 +677,8 @@ static void short_call_served_while_stuck_calls_hold_every_worker(void **state) 
   pthread_mutex_unlock(&mu);
   for (int i = 0; i < WORKERS; i++) assert_int_equal(getpriority(PRIO_PROCESS, (id_t)stuck[i].tid), nice_above(CIS__POOL_LONG_NICE));
   /* Named by the watch outside mu, just after the count moved. */
-  for (int i = 0; i < BOUND_MS / 5 && threads_named("cis-long") != WORKERS; i++) nap_ms(5);
-  assert_int_equal(threads_named("cis-long"), WORKERS);
+  for (int i = 0; i < BOUND_MS / 5 && cis_test_threads_named("cis-long") != WORKERS; i++) nap_ms(5);
+  assert_int_equal(cis_test_threads_named("cis-long"), WORKERS);
   pthread_mutex_lock(&mu);
   assert_int_equal(p.trims, 0); /* no thread has ended yet */
   pthread_mutex_unlock(&mu);
@@ -1082,8 +1063,8 @@ static void start_lane(cis__pool *p, unsigned workers, unsigned lane) {
   assert_int_equal(cis__pool_start(p, &c, &mu, &idle_cv), CIS_OK);
   g_running = p;
   fair_clock = 0;
-  for (int i = 0; i < BOUND_MS / 5 && threads_named("cis-lane") != (int)lane; i++) nap_ms(5);
-  assert_int_equal(threads_named("cis-lane"), (int)lane);
+  for (int i = 0; i < BOUND_MS / 5 && cis_test_threads_named("cis-lane") != (int)lane; i++) nap_ms(5);
+  assert_int_equal(cis_test_threads_named("cis-lane"), (int)lane);
 }
 
 /* Starts p with one worker and one lane thread, and charges noisy 75% of
@@ -1268,8 +1249,8 @@ static void background_pool_keeps_a_long_job_on_its_thread(void **state) {
   g_running = &p;
   gate_set(false);
   assert_false(p.watching);
-  for (int i = 0; i < BOUND_MS / 5 && threads_named("cis-admin") != 1; i++) nap_ms(5);
-  assert_int_equal(threads_named("cis-admin"), 1);
+  for (int i = 0; i < BOUND_MS / 5 && cis_test_threads_named("cis-admin") != 1; i++) nap_ms(5);
+  assert_int_equal(cis_test_threads_named("cis-admin"), 1);
   memset(&bg_where, 0, sizeof bg_where);
   atomic_store(&bg_cpu, 0);
   job_init(&bg_where.t, run_where_then_spin, NULL);
@@ -1300,7 +1281,7 @@ static void background_pool_keeps_a_long_job_on_its_thread(void **state) {
   assert_int_equal(p.handoffs, 0);
   pthread_mutex_unlock(&mu);
   assert_int_equal(atomic_load(&next.tid), atomic_load(&bg_where.t.tid));
-  assert_int_equal(threads_named("cis-admin"), 1);
+  assert_int_equal(cis_test_threads_named("cis-admin"), 1);
   pthread_cond_destroy(&bg_where.t.pj.cv);
   pthread_cond_destroy(&next.pj.cv);
 }
