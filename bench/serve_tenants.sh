@@ -157,6 +157,7 @@ printf '{"manifest":{"name":"churn","version":"1","abi":"cis_v1","wasm":{"path":
 
 serve_start "$cis" "$tmp" || exit 1
 base=http://127.0.0.1:$port nbase=$base
+hthreads=$(curl -s -m 5 "$base/metrics" | sed -n 's/^cis_http_threads \([0-9]*\)$/\1/p')
 if [ "$nodes" = 2 ]; then
   # A second node of the same cluster (its own home: only the database is
   # shared), for the noisy tenant.
@@ -256,6 +257,6 @@ report=$out/serve_tenants.md
       'BEGIN { printf "| %s | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %s | %s |\n", s, n, r, a, a / x, b, b / y, c, d }'
   done
   echo
-  echo "($store, $nodes node(s); quiet: 4 connections${fresh:+, new keys each call}, ${pause} ms between calls; noisy clients at nice $nnice; medians of $rounds runs of ${secs}s; $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  echo "($store, $nodes node(s); quiet: 4 connections${fresh:+, new keys each call}, ${pause} ms between calls; noisy clients at nice $nnice; ${hthreads:-?} polling threads; medians of $rounds runs of ${secs}s; $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg))"
 } >"$report"
 cat "$report"
