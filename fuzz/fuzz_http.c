@@ -4,7 +4,8 @@
  * This file implements LLVMFuzzerTestOneInput for fuzz_http: the parts of
  * the HTTP server (src/serve/http_parse.c) that read what a client sent
  * before anything runs. The first byte picks what the rest is: a request
- * line for the router ("METHOD PATH"), a bundle (the body of POST
+ * line for the router ("METHOD PATH"; the path is also read as a
+ * yes-or-no query argument), a bundle (the body of POST
  * /v1/skills), an MCP message for the /mcp peek, or a request head (a raw
  * target, then header lines "name:value" that may hold any byte, NUL
  * included, each added with its real length) for the head checks, or the
@@ -31,6 +32,10 @@ static void route(const char *text) {
     method[sp - text] = 0;
     path = sp + 1;
   }
+  bool yes;
+  int fl = cis__http_flag(path, &yes);
+  bool spelled = !strcmp(path, "true") || !strcmp(path, "1") || !strcmp(path, "false") || !strcmp(path, "0");
+  if ((fl == 0) != spelled || (yes && fl) || (yes && strcmp(path, "true") && strcmp(path, "1"))) abort();
   cis__route r;
   int st = cis__http_route(method, path, &r);
   if (st != 0 && st != 404 && st != 405) abort();

@@ -202,7 +202,37 @@ CIS_EXTERN cis_result cis_skills_register(cis_skills *s, const uint8_t *wasm, si
 CIS_EXTERN cis_result cis_skills_register_ex(cis_skills *s, const uint8_t *wasm, size_t wasm_len,
                                              const char *manifest, size_t manifest_len,
                                              const cis_install_options *opt);
+/* Uninstalls skill name of the handle's tenant. What it stored stays (a
+ * reinstall of the name finds it): see cis_skills_remove_ex to delete it.
+ * Errors: CIS_ENOTFOUND (not installed), the registry's. */
 CIS_EXTERN cis_result cis_skills_remove(cis_skills *s, const char *name);
+
+/* cis_skills_remove_ex's flags. */
+#define CIS_SKILLS_REMOVE_PURGE 1u /* also delete what the skill stored */
+
+/* cis_skills_remove, and with CIS_SKILLS_REMOVE_PURGE the deletion of
+ * what the skill stored for the handle's tenant, so that it no longer
+ * counts against the tenant's totals (cis_skills_config.max_kv_*,
+ * max_fs_*):
+ *   - its KV namespace (its name's, and its manifest's
+ *     permissions.kv.namespace), unless another installed skill of the
+ *     tenant uses that namespace;
+ *   - its own tree of the database filesystem (its "db" mounts without a
+ *     volume; volumes, shared by name, stay);
+ *   - its settings (cis_skills_setting_set).
+ * The skill is removed first, then its data, each part in transactions of
+ * its store. Calls that were already running when it went (on this node,
+ * or within about a second on another node of a shared registry) may still
+ * commit after the purge: purging a name that is no longer installed
+ * deletes what is stored under it (the namespace and tree of its name,
+ * its settings), so running it again cleans up after them.
+ * Errors: CIS_EINVAL (unknown flags; with PURGE a name that is not a
+ * skill's, [a-z0-9][a-z0-9._-]{0,63}), CIS_ENOTFOUND (not installed, and
+ * with PURGE nothing stored under the name either), the registry's; with
+ * PURGE also those of the KV store (CIS_EKVDOWN, CIS_EKV, CIS_ETIMEOUT) and
+ * of the filesystem's database (CIS_EVFSDOWN, CIS_EVFS): the skill is
+ * removed then, and the message says what was not deleted. */
+CIS_EXTERN cis_result cis_skills_remove_ex(cis_skills *s, const char *name, unsigned flags);
 
 /* ------------------------------------------------------- signed skills */
 

@@ -234,6 +234,7 @@ typedef struct job {
   char *out;                           /* its body (malloc'd), or NULL */
   size_t out_len;
   const char *ctype;                   /* its content type */
+  bool purge;                          /* DELETE ?purge=true: the skill's data go too */
   char new_session[65];                /* Mcp-Session-Id to send, "" for none */
   const char *version_hdr;             /* MCP-Protocol-Version to send, or NULL */
   bool sse;                            /* /mcp: answer as one SSE event (Accept) */
@@ -773,8 +774,18 @@ static void run_show(cis_server *s, job *j) {
 
 static void run_remove(cis_server *s, job *j) {
   (void)s;
-  cis_result rc = cis_skills_remove(j->t->skills, j->route.name);
+  cis_result rc = cis_skills_remove_ex(j->t->skills, j->route.name, j->purge ? CIS_SKILLS_REMOVE_PURGE : 0);
   if (rc == CIS_ENOTFOUND) return not_found(j);
+  if (rc != CIS_OK && j->purge && rc != CIS_EINVAL) {
+    /* The detail may name the server's databases: kept for the operator.
+     * The skill may be gone with some of its data left: the same request
+     * again deletes what is left. */
+    fprintf(stderr, "cis serve: tenant %s: remove %s: %s\n", j->t->name, j->route.name,
+            cis_skills_errmsg(j->t->skills));
+    bool down = rc == CIS_EKVDOWN || rc == CIS_EVFSDOWN || rc == CIS_EREGISTRYDOWN || rc == CIS_ETIMEOUT;
+    return job_error(j, down ? 503 : 500, rc,
+                     "the skill's data could not all be deleted (its removal may have been done): ask again");
+  }
   if (rc != CIS_OK) return job_error(j, 500, rc, "the registry could not be written");
   j->status = 204;
 }
@@ -1314,7 +1325,11 @@ static enum MHD_Result build_job(cis_server *s, struct MHD_Connection *c, reques
   switch (route->kind) {
   case CIS__ROUTE_LIST: j->run = run_list; break;
   case CIS__ROUTE_SHOW: j->run = run_show; break;
-  case CIS__ROUTE_REMOVE: j->run = run_remove; break;
+  case CIS__ROUTE_REMOVE:
+    if (cis__http_flag(mhd.lookup(c, MHD_GET_ARGUMENT_KIND, "purge"), &j->purge) != 0)
+      return reply_error(s, c, 400, CIS_EINVAL, "purge is true, false, 1 or 0", NULL);
+    j->run = run_remove;
+    break;
   case CIS__ROUTE_INSTALL: j->run = run_install; break;
   case CIS__ROUTE_INVOKE:
     if (!rq->len) {

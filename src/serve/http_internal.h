@@ -42,6 +42,11 @@ typedef struct cis__route {
  * takes). */
 int cis__http_route(const char *method, const char *path, cis__route *r);
 
+/* A yes-or-no query argument (DELETE /v1/skills/{name}?purge=):
+ * "true" or "1", "false" or "0", absent (text NULL: no). 0 with *out
+ * set, or 400 for anything else (*out false). */
+int cis__http_flag(const char *text, bool *out);
+
 /* A bundle: the body of POST /v1/skills, a JSON object
  * {"manifest": OBJECT or STRING, "wasm_base64": STRING} (RFC 4648
  * base64, padded, no line breaks), and for a signed skill "signature":

@@ -30,6 +30,16 @@ static bool skill_name_ok(const char *s, size_t n) {
   return true;
 }
 
+int cis__http_flag(const char *text, bool *out) {
+  *out = false;
+  if (!text || !strcmp(text, "false") || !strcmp(text, "0")) return 0;
+  if (!strcmp(text, "true") || !strcmp(text, "1")) {
+    *out = true;
+    return 0;
+  }
+  return 400;
+}
+
 int cis__http_route(const char *method, const char *path, cis__route *r) {
   memset(r, 0, sizeof *r);
   bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");

@@ -126,7 +126,7 @@ static bool get_strings(parser *p, const cJSON *obj, const char *path, const cha
   return true;
 }
 
-static bool valid_name(const char *s) {
+bool cis__manifest_name_valid(const char *s) {
   size_t n = strlen(s);
   if (n == 0 || n > 64) return false;
   if (!(islower((unsigned char)s[0]) || isdigit((unsigned char)s[0]))) return false;
@@ -195,7 +195,7 @@ static bool parse_mounts(parser *p, const cJSON *fs, cis_manifest *m) {
     if (ok && !strcmp(mt->type, "host") && !mt->source) ok = fail(p, "%s.source: missing (needed by a host mount)", path);
     if (ok && strcmp(mt->type, "host") && mt->source) ok = fail(p, "%s.source: only a host mount has a source", path);
     if (ok && mt->volume && strcmp(mt->type, "db")) ok = fail(p, "%s.volume: only a db mount has a volume", path);
-    if (ok && mt->volume && !valid_name(mt->volume))
+    if (ok && mt->volume && !cis__manifest_name_valid(mt->volume))
       ok = fail(p, "%s.volume: must match [a-z0-9][a-z0-9._-]{0,63}", path);
     if (ok && mode && strcmp(mode, "ro") && strcmp(mode, "rw")) ok = fail(p, "%s.mode: must be \"ro\" or \"rw\"", path);
     if (ok && mode) mt->read_only = !strcmp(mode, "ro");
@@ -223,7 +223,7 @@ static bool parse_permissions(parser *p, const cJSON *perm, cis_manifest *m) {
           !get_u64(p, kv, "permissions.kv", "max_keys", false, UINT32_MAX, &m->kv_max_keys) ||
           !get_u64(p, kv, "permissions.kv", "max_bytes", true, UINT64_MAX / 2, &m->kv_max_bytes))
         return false;
-      if (m->kv_namespace && !valid_name(m->kv_namespace))
+      if (m->kv_namespace && !cis__manifest_name_valid(m->kv_namespace))
         return fail(p, "permissions.kv.namespace: must match [a-z0-9][a-z0-9._-]{0,63}");
     } else return fail(p, "permissions.kv: must be true, false or an object");
   }
@@ -329,7 +329,7 @@ cis_result cis__manifest_parse(const char *json, size_t len, cis_manifest **out,
       !get_string(&p, root, "", "abi", false, 16, &abi) ||
       !get_string(&p, root, "", "entry", false, 256, &m->entry))
     goto done;
-  if (!valid_name(m->name)) {
+  if (!cis__manifest_name_valid(m->name)) {
     fail(&p, "name: must match [a-z0-9][a-z0-9._-]{0,63}");
     goto done;
   }

@@ -81,6 +81,9 @@ typedef struct cis_manifest {
 cis_result cis__manifest_parse(const char *json, size_t len, cis_manifest **out, char *err,
                                size_t errcap);
 void cis__manifest_free(cis_manifest *m);
+/* Whether s is a skill's name (also a volume's and a KV namespace's):
+ * [a-z0-9][a-z0-9._-]{0,63}. */
+bool cis__manifest_name_valid(const char *s);
 /* The manifest as JSON (caller frees), with limits filled from defaults
  * when `effective` is given. */
 char *cis__manifest_to_json(const cis_manifest *m, const cis_limits *effective);

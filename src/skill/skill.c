@@ -44,6 +44,29 @@ bool cis_tenant_name_valid(const char *name) {
   return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
 
+/* Opens the host's own KV service once, for the first call (or purge)
+ * that needs it; later ones reuse it. On failure the message names the
+ * backend's scheme only: a connection string may hold a password. */
+cis_result cis__skills_kv_ready(cis_skills *s, char *why, size_t whycap) {
+  pthread_mutex_lock(&s->kv_lock);
+  cis_result rc = CIS_OK;
+  if (!s->kv) {
+    cis_kv_config kc;
+    cis_kv_config_default(&kc);
+    kc.spec = s->kv_spec;
+    kc.limits.tenant_max_keys = s->max_kv_keys;
+    kc.limits.tenant_max_bytes = s->max_kv_bytes;
+    if ((rc = cis_kv_open(&kc, &s->kv)) == CIS_OK) s->own_kv = true;
+    else {
+      snprintf(why, whycap, "kv %.*s: %s", (int)strcspn(s->kv_spec, ":"), s->kv_spec, cis_kv_errmsg(s->kv));
+      cis_kv_close(s->kv);
+      s->kv = NULL;
+    }
+  }
+  pthread_mutex_unlock(&s->kv_lock);
+  return rc;
+}
+
 void cis_skills_config_default(cis_skills_config *c) {
   memset(c, 0, sizeof *c);
   c->log_format = CIS_LOG_TEXT;

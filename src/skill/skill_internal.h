@@ -206,6 +206,9 @@ uint64_t cis__call_timeout_ms(const cis_skills *s, const cis_manifest *m, const 
 cis_result cis__warm_open(cis_skills *s);
 /* Frees the cached entries, the import set and the mapping. */
 void cis__warm_close(cis_skills *s);
+/* The handle's KV service, opened at its first use (calls' and purges');
+ * on failure why says what failed, naming the spec's scheme only. */
+cis_result cis__skills_kv_ready(cis_skills *s, char *why, size_t whycap);
 /* Tells every handle of every process that the registry changed: called
  * after an install, update or removal committed. */
 void cis__registry_changed(cis_skills *s);

@@ -28,27 +28,12 @@
 #include "skill/stage.h"
 #include "vfs/vfs_call.h"
 
-/* Opens the host's own KV service once, for the first call that needs
- * it; later calls reuse it. On failure the message names the backend's
- * scheme only: a connection string may hold a password. */
+/* The host's KV service for a call (cis__skills_kv_ready), the failure
+ * the call's. */
 static cis_result kv_ready(cis_skills *s, cis__callctx *x) {
-  pthread_mutex_lock(&s->kv_lock);
-  cis_result rc = CIS_OK;
-  if (!s->kv) {
-    cis_kv_config kc;
-    cis_kv_config_default(&kc);
-    kc.spec = s->kv_spec;
-    kc.limits.tenant_max_keys = s->max_kv_keys;
-    kc.limits.tenant_max_bytes = s->max_kv_bytes;
-    if ((rc = cis_kv_open(&kc, &s->kv)) == CIS_OK) s->own_kv = true;
-    else {
-      cis__callctx_fail(x, rc, "kv %.*s: %s", (int)strcspn(s->kv_spec, ":"), s->kv_spec,
-               cis_kv_errmsg(s->kv));
-      cis_kv_close(s->kv);
-      s->kv = NULL;
-    }
-  }
-  pthread_mutex_unlock(&s->kv_lock);
+  char why[512];
+  cis_result rc = cis__skills_kv_ready(s, why, sizeof why);
+  if (rc != CIS_OK) cis__callctx_fail(x, rc, "%s", why);
   return rc;
 }
 

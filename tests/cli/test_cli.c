@@ -1219,6 +1219,18 @@ static void test_skill_tenant_opens_its_own_registry(void **state) {
   r = cis("skill", "remove", "--tenant", "acme", "mine", NULL);
   expect_out(r, 0, "removed mine\n");
   free(r);
+  /* Its setting stayed; --purge on the name deletes it, then nothing is left. */
+  r = cis("skill", "remove", "--tenant", "acme", "--purge", "mine", NULL);
+  expect_out(r, 0, "purged mine\n");
+  free(r);
+  r = cis("skill", "remove", "--tenant", "acme", "--purge", "mine", NULL);
+  expect_out(r, 1, "");
+  assert_contains(r->err, "CIS_ENOTFOUND");
+  free(r);
+  r = cis("skill", "remove", "--purge", "../mine", NULL);
+  assert_int_not_equal(r->status, 0);
+  assert_contains(r->err, "CIS_EINVAL");
+  free(r);
   /* A tenant name the registry refuses (a control character) is refused. */
   r = cis("skill", "list", "--tenant", "a\tb", NULL);
   assert_int_not_equal(r->status, 0);

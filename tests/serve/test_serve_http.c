@@ -938,6 +938,31 @@ static void kv_past_the_tenants_total_fails_in_the_skill(void **state) {
   srv_stop(v);
 }
 
+/* DELETE ?purge=true takes the skill's KV data with it, so the tenant's
+ * total has room again; a name no longer installed is purged of what was
+ * left, then it is 404; a purge= that is not a yes or no is 400 and
+ * removes nothing. */
+static void delete_with_purge_frees_the_tenants_total(void **state) {
+  (void)state;
+  srv *v = srv_start_with(256 * 1024, 1, 4, 0, &(srv_opts){.max_kv_keys = 3});
+  assert_non_null(v);
+  install(v, v->alice, "p1", "kvpair", "cis_v1", ",\"permissions\":{\"kv\":true}");
+  install(v, v->alice, "p2", "kvpair", "cis_v1", ",\"permissions\":{\"kv\":true}");
+  assert_int_equal(status_of(v, "POST", "/v1/skills/p1/invoke", v->alice, "\"a\""), 200); /* 2 keys */
+  assert_int_not_equal(status_of(v, "POST", "/v1/skills/p2/invoke", v->alice, "\"b\""), 200);
+  assert_int_equal(status_of(v, "DELETE", "/v1/skills/p1?purge=maybe", v->alice, NULL), 400);
+  assert_int_equal(status_of(v, "DELETE", "/v1/skills/p1?purge=", v->alice, NULL), 400);
+  assert_int_equal(status_of(v, "GET", "/v1/skills/p1", v->alice, NULL), 200);
+  assert_int_equal(status_of(v, "DELETE", "/v1/skills/p1?purge=true", v->alice, NULL), 204);
+  assert_int_equal(status_of(v, "POST", "/v1/skills/p2/invoke", v->alice, "\"b\""), 200); /* room again */
+  assert_int_equal(status_of(v, "DELETE", "/v1/skills/p1?purge=true", v->alice, NULL), 404);
+  /* Removed and kept, then purged by name. */
+  assert_int_equal(status_of(v, "DELETE", "/v1/skills/p2?purge=false", v->alice, NULL), 204);
+  assert_int_equal(status_of(v, "DELETE", "/v1/skills/p2?purge=1", v->alice, NULL), 204);
+  assert_int_equal(status_of(v, "DELETE", "/v1/skills/p2?purge=1", v->alice, NULL), 404);
+  srv_stop(v);
+}
+
 static int mcp_post(srv *v, const char *token, const char *session, const char *version, const char *method_hdr,
                     const char *body, http_resp *r);
 
@@ -1382,6 +1407,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(http_install_invoke_remove_round_trip, setup, teardown),
       cmocka_unit_test(install_past_the_tenants_skill_limit_is_413),
       cmocka_unit_test(kv_past_the_tenants_total_fails_in_the_skill),
+      cmocka_unit_test(delete_with_purge_frees_the_tenants_total),
       cmocka_unit_test(signed_bundles_under_require_signature),
       cmocka_unit_test_setup_teardown(health_and_metrics_need_no_token, setup, teardown),
       cmocka_unit_test_setup_teardown(missing_or_wrong_token_is_401_with_www_authenticate, setup, teardown),

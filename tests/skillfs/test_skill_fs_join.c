@@ -869,6 +869,211 @@ static void tenant_totals_bound_files_and_kv_across_skills(void **state) {
   cis_skills_close(s);
 }
 
+/* The same for a call on handle a, its message shown. */
+#define OK_A(x) OK_RUN(x, cis_skills_errmsg(a))
+
+/* A handle of tenant `tenant` on one database (spec) for KV and files,
+ * unless kv_spec names another, with the tenant's totals given. */
+static cis_skills *purge_open(const char *home, const char *spec, const char *kv_spec, const char *tenant,
+                              uint64_t kv_keys, uint64_t fs_files) {
+  cis_skills_config c;
+  cis_skills_config_default(&c);
+  c.home = home;
+  c.kv_spec = kv_spec ? kv_spec : spec;
+  c.vfs_db_spec = spec;
+  c.tenant = tenant;
+  c.max_kv_keys = kv_keys;
+  c.max_fs_files = fs_files;
+  cis_skills *s = NULL;
+  if (cis_skills_open(&c, &s) != CIS_OK) fail_msg("cis_skills_open: %s", cis_skills_errmsg(s));
+  return s;
+}
+
+/* Installs unit.wasm as skill name with KV namespace ns and a db mount
+ * /w, granting ns when it is another skill's. */
+static void purge_install(cis_skills *s, const char *name, const char *ns) {
+  size_t len;
+  uint8_t *wasm = cis_test_slurp(unit_dir, unit_file, &len);
+  char sha[65], man[1024];
+  if (cis_sha256_hex(wasm, len, sha) != CIS_OK) fail_msg("sha256");
+  snprintf(man, sizeof man,
+           "{\"name\":\"%s\",\"version\":\"1.0.0\",\"wasm\":{\"path\":\"%s\",\"sha256\":\"%s\"},\"abi\":\"wasi\","
+           "\"permissions\":{\"kv\":{\"namespace\":\"%s\"},\"fs\":{\"mounts\":[{\"guest\":\"/w\",\"type\":\"db\"}]}}}",
+           name, unit_file, sha, ns);
+  const char *grant[] = {ns};
+  cis_install_options o = {.allow_namespaces = grant, .nallow_namespaces = strcmp(name, ns) ? 1 : 0};
+  if (cis_skills_register_ex(s, wasm, len, man, strlen(man), &o) != CIS_OK)
+    fail_msg("install %s: %s", name, cis_skills_errmsg(s));
+  free(wasm);
+}
+
+/* A transaction of the tenant's namespace ns on a store of its own (*kv). */
+static cis_kv_txn *purge_kv_begin(const char *spec, const char *tenant, const char *ns, cis_kv **kv) {
+  cis_kv_config kc;
+  cis_kv_config_default(&kc);
+  kc.spec = spec;
+  *kv = NULL;
+  if (cis_kv_open(&kc, kv) != CIS_OK) fail_msg("kv open: %s", cis_kv_errmsg(*kv));
+  cis_principal who = {tenant, ns};
+  cis_kv_txn *t = NULL;
+  if (cis_kv_begin(*kv, &who, 60000, &t) != CIS_OK) fail_msg("kv begin: %s", cis_kv_errmsg(*kv));
+  return t;
+}
+
+/* Whether the tenant's namespace ns holds key "v" (unit's). */
+static bool purge_kv_has(const char *spec, const char *tenant, const char *ns) {
+  cis_kv *kv;
+  cis_kv_txn *t = purge_kv_begin(spec, tenant, ns, &kv);
+  char v[64];
+  size_t vl;
+  cis_result rc = cis_kv_get_into(t, "v", 1, v, sizeof v, &vl);
+  cis_kv_rollback(t);
+  cis_kv_close(kv);
+  if (rc != CIS_OK && rc != CIS_ENOTFOUND) fail_msg("kv get: %s", cis_errname(rc));
+  return rc == CIS_OK;
+}
+
+/* Writes n keys into the tenant's namespace ns (n 0: counts them). */
+static uint64_t purge_kv_fill(const char *spec, const char *tenant, const char *ns, unsigned n) {
+  cis_kv *kv;
+  cis_kv_txn *t = purge_kv_begin(spec, tenant, ns, &kv);
+  for (unsigned i = 0; i < n; i++) {
+    char k[32];
+    snprintf(k, sizeof k, "k%05u", i);
+    if (cis_kv_set(t, k, strlen(k), "x", 1) != CIS_OK) fail_msg("kv set: %s", cis_kv_errmsg(kv));
+  }
+  uint64_t keys = 0, bytes = 0;
+  if (cis_kv_usage(t, &keys, &bytes) != CIS_OK) fail_msg("kv usage: %s", cis_kv_errmsg(kv));
+  if (cis_kv_commit(t) != CIS_OK) fail_msg("kv commit: %s", cis_kv_errmsg(kv));
+  cis_kv_close(kv);
+  return keys;
+}
+
+/* Whether the tenant's tree of skill name exists. */
+static bool purge_tree_has(const char *spec, const char *tenant, const char *name) {
+  char key[256];
+  snprintf(key, sizeof key, "%s/skill:%s", tenant, name);
+  cis_vfs_db_config c;
+  cis_vfs_db_config_default(&c);
+  c.spec = spec;
+  c.tenant = key;
+  bool exists = false;
+  if (cis_vfs_db_tenant_exists(&c, &exists) != CIS_OK) fail_msg("tenant_exists: %s", cis_errmsg(NULL));
+  return exists;
+}
+
+/* A skill removed with CIS_SKILLS_REMOVE_PURGE takes its KV namespace,
+ * its own tree and its settings with it, so the tenant's totals fall; a
+ * namespace another installed skill uses stays; another tenant's skill
+ * of the same name keeps its data; a name no longer installed is purged
+ * of what was left under it, and then there is nothing (CIS_ENOTFOUND). */
+static void remove_purge_deletes_what_the_skill_stored(void **state) {
+  (void)state;
+  const char *alice = uniq("alice-purge"), *bob = uniq("bob-purge");
+  char home[1024], spec[1200], logs[4096];
+  int code = 0;
+  db_home("purge", home, sizeof home, spec, sizeof spec);
+  cis_skills *a = purge_open(home, spec, NULL, alice, 2, 2), *b = purge_open(home, spec, NULL, bob, 0, 0);
+  purge_install(a, "unit", "unit");
+  purge_install(a, "unit2", "unit2");
+  purge_install(a, "unit3", "unit2"); /* shares unit2's namespace */
+  purge_install(a, "fresh", "fresh");
+  purge_install(b, "unit", "unit");
+  OK_RUN(totals_write(a, alice, "unit", 1, 1, &code, logs, sizeof logs), logs);
+  OK_RUN(totals_write(a, alice, "unit2", 1, 2, &code, logs, sizeof logs), logs);
+  OK_RUN(totals_write(b, bob, "unit", 1, 3, &code, logs, sizeof logs), logs);
+  OK_A(cis_skills_setting_set(a, "unit", "colour", "red"));
+  /* Two keys and two files: alice's totals are full. */
+  assert_int_not_equal(totals_write(a, alice, "fresh", 1, 4, &code, logs, sizeof logs), CIS_OK);
+
+  OK_A(cis_skills_remove_ex(a, "unit", CIS_SKILLS_REMOVE_PURGE));
+  assert_false(purge_kv_has(spec, alice, "unit"));
+  assert_false(purge_tree_has(spec, alice, "unit"));
+  OK_RUN(totals_write(a, alice, "fresh", 1, 4, &code, logs, sizeof logs), logs); /* room again */
+  long kv, files;
+  unit_state_of(b, bob, 1, &kv, &files);
+  assert_int_equal(kv, 3);
+  assert_int_equal(files, 3);
+  purge_install(a, "unit", "unit"); /* a reinstall starts empty */
+  unit_state_of(a, alice, 1, &kv, &files);
+  assert_int_equal(kv, -1);
+  assert_int_equal(files, -1);
+  char *json = NULL;
+  OK_A(cis_skills_settings(a, "unit", &json));
+  if (strstr(json, "colour")) fail_msg("the setting outlived the purge: %s", json);
+  free(json);
+
+  /* unit3 goes, but unit2 still uses the namespace; then unit2 goes too. */
+  OK_A(cis_skills_remove_ex(a, "unit3", CIS_SKILLS_REMOVE_PURGE));
+  assert_true(purge_kv_has(spec, alice, "unit2"));
+  OK_A(cis_skills_remove_ex(a, "unit2", CIS_SKILLS_REMOVE_PURGE));
+  assert_false(purge_kv_has(spec, alice, "unit2"));
+  assert_false(purge_tree_has(spec, alice, "unit2"));
+
+  /* Removed without purging, then purged by name; then nothing is left. */
+  OK_A(cis_skills_remove(a, "fresh"));
+  assert_true(purge_kv_has(spec, alice, "fresh"));
+  OK_A(cis_skills_remove_ex(a, "fresh", CIS_SKILLS_REMOVE_PURGE));
+  assert_false(purge_kv_has(spec, alice, "fresh"));
+  assert_false(purge_tree_has(spec, alice, "fresh"));
+  assert_int_equal(cis_skills_remove_ex(a, "fresh", CIS_SKILLS_REMOVE_PURGE), CIS_ENOTFOUND);
+  /* A namespace of more keys than one transaction of the purge deletes. */
+  assert_int_equal(purge_kv_fill(spec, alice, "bulk", 2500), 2500);
+  OK_A(cis_skills_remove_ex(a, "bulk", CIS_SKILLS_REMOVE_PURGE));
+  assert_int_equal(purge_kv_fill(spec, alice, "bulk", 0), 0);
+  assert_int_equal(cis_skills_remove_ex(a, "fresh", 0), CIS_ENOTFOUND);
+  /* Names that are not a skill's, and unknown flags, are refused. */
+  assert_int_equal(cis_skills_remove_ex(a, "../unit", CIS_SKILLS_REMOVE_PURGE), CIS_EINVAL);
+  assert_int_equal(cis_skills_remove_ex(a, "", CIS_SKILLS_REMOVE_PURGE), CIS_EINVAL);
+  assert_int_equal(cis_skills_remove_ex(a, "unit", 2), CIS_EINVAL);
+  assert_true(purge_tree_has(spec, bob, "unit"));
+  cis_skills_close(a);
+  cis_skills_close(b);
+}
+
+/* A purge whose KV store cannot be opened still removes the skill, and
+ * says so and what it could not delete; a purge run again once the store
+ * is back deletes what was left. */
+static void remove_purge_with_the_store_down_is_typed(void **state) {
+  (void)state;
+  const char *alice = uniq("alice-purge-down");
+  char home[1024], spec[1200], bad[1300];
+  db_home("purge-down", home, sizeof home, spec, sizeof spec);
+  snprintf(bad, sizeof bad, "sqlite:%s", home); /* a folder, not a database */
+  cis_skills *a = purge_open(home, spec, NULL, alice, 0, 0);
+  purge_install(a, "unit", "unit");
+  int code = 0;
+  char logs[4096];
+  OK_RUN(totals_write(a, alice, "unit", 1, 1, &code, logs, sizeof logs), logs);
+  cis_skills_close(a);
+
+  a = purge_open(home, spec, bad, alice, 0, 0);
+  cis_result rc = cis_skills_remove_ex(a, "unit", CIS_SKILLS_REMOVE_PURGE);
+  if (rc != CIS_EKV && rc != CIS_EKVDOWN) fail_msg("purge with the store down: %s: %s", cis_errname(rc), cis_skills_errmsg(a));
+  if (!strstr(cis_skills_errmsg(a), "skill unit removed, but not all it stored was deleted: kv"))
+    fail_msg("message: %s", cis_skills_errmsg(a));
+  char *json = NULL;
+  assert_int_equal(cis_skills_show(a, "unit", &json), CIS_ENOTFOUND);
+  cis_skills_close(a);
+  assert_true(purge_kv_has(spec, alice, "unit"));
+
+  a = purge_open(home, spec, NULL, alice, 0, 0);
+  OK_A(cis_skills_remove_ex(a, "unit", CIS_SKILLS_REMOVE_PURGE));
+  assert_false(purge_kv_has(spec, alice, "unit"));
+  assert_false(purge_tree_has(spec, alice, "unit"));
+  cis_skills_close(a);
+
+  /* A store of ours never made holds nothing: the purge does not make it. */
+  char never[1300];
+  snprintf(never, sizeof never, "sqlite:%s/never.db", home);
+  unlink(never + 7); /* an earlier run's */
+  a = purge_open(home, spec, never, alice, 0, 0);
+  assert_int_equal(cis_skills_remove_ex(a, "unit", CIS_SKILLS_REMOVE_PURGE), CIS_ENOTFOUND);
+  struct stat st;
+  assert_int_not_equal(stat(never + 7, &st), 0);
+  cis_skills_close(a);
+}
+
 /* Two calls of one tenant started together: each holds its instance
  * until the other made its own (or a second passed: on SQLite this
  * process's KV calls take turns whole), so both mounts saw room at their
@@ -992,6 +1197,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(a_waiter_for_a_connection_ends_at_its_own_deadline),
       cmocka_unit_test(tenant_totals_bound_files_and_kv_across_skills),
       cmocka_unit_test(tenant_file_limit_is_exact_under_concurrent_calls),
+      cmocka_unit_test(remove_purge_deletes_what_the_skill_stored),
+      cmocka_unit_test(remove_purge_with_the_store_down_is_typed),
   };
   return cmocka_run_group_tests_name(pg ? "join on postgres" : "join on sqlite", tests, NULL, NULL);
 }

@@ -58,7 +58,7 @@ static const skill_sub subs[] = {
      "run [OPTIONS] NAME\n"
      "       cis skill run [OPTIONS] --wasm FILE.wasm [--kv] [--ai] [--allow-host RULE]...",
      "run an installed skill, or a bare module"},
-    {"remove", sub_remove, "remove NAME", "uninstall a skill"},
+    {"remove", sub_remove, "remove [--purge] NAME", "uninstall a skill (--purge: and delete its data)"},
     {"config", sub_config,
      "config set NAME KEY VALUE | config unset NAME KEY | config show [--json] NAME",
      "the operator's settings of a skill, read by its config_get"},
@@ -409,28 +409,35 @@ static int sub_show(int argc, char **argv) {
 }
 
 static int sub_remove(int argc, char **argv) {
-  bool help, require_sig = false;
+  bool help, require_sig = false, purge = false;
   const char *tenant = NULL;
   /* The rule does not hold back a removal, which needs no trust; taken so
    * that one command line fits every subcommand. */
-  const cli_opt opts[] = {TENANT_OPT(tenant), REQUIRE_SIG_OPT(require_sig)};
+  const cli_opt opts[] = {
+      TENANT_OPT(tenant),
+      REQUIRE_SIG_OPT(require_sig),
+      {"--purge", CLI_OPT_FLAG, &purge, NULL, NULL,
+       "also delete its KV namespace (unless another skill uses it), its own db tree and its settings"},
+  };
   const char *pos[1];
   int npos;
-  int code = cli_parse_mixed("skill remove", opts, 2, argc, argv, pos, 1, &npos, &help);
+  int code = cli_parse_mixed("skill remove", opts, 3, argc, argv, pos, 1, &npos, &help);
   if (code == CLI_EXIT_OK && !help && npos != 1) {
     fprintf(stderr, "cis skill remove: no skill name given\n");
     code = CLI_EXIT_USAGE;
   }
   if (code == CLI_EXIT_USAGE || help)
-    return sub_usage("remove", "Uninstalls skill NAME. Its KV data and files stay.\n", opts, 2,
-                     help);
+    return sub_usage("remove",
+                     "Uninstalls skill NAME. Its KV data, files and settings stay unless --purge is given;\n"
+                     "--purge on a name no longer installed deletes what is still stored under it.\n",
+                     opts, 3, help);
   if (code != CLI_EXIT_OK) return code;
   cis_skills *s;
   char msg[512];
   cis_result rc = open_skills(tenant, require_sig, &s, msg, sizeof msg);
   if (rc != CIS_OK) return fail(false, rc, msg);
-  rc = cis_skills_remove(s, pos[0]);
-  if (rc == CIS_OK) printf("removed %s\n", pos[0]);
+  rc = cis_skills_remove_ex(s, pos[0], purge ? CIS_SKILLS_REMOVE_PURGE : 0);
+  if (rc == CIS_OK) printf(purge ? "purged %s\n" : "removed %s\n", pos[0]);
   else code = fail(false, rc, cis_skills_errmsg(s));
   cis_skills_close(s);
   return code;

@@ -18,6 +18,7 @@ from ctypes import (CFUNCTYPE, POINTER, Structure, Union, c_bool, c_char, c_char
 from typing import Optional
 
 LIBRARY_ENV = "CIS_LIBRARY"
+SKILLS_REMOVE_PURGE = 1  # cis_skill.h's CIS_SKILLS_REMOVE_PURGE
 
 
 class LibraryNotFound(ImportError):
@@ -199,6 +200,7 @@ _PROTOS = {
     "cis_skills_register_ex": (R, [P, c_char_p, c_size_t, c_char_p, c_size_t,
                                    POINTER(InstallOptions_)]),
     "cis_skills_remove": (R, [P, c_char_p]),
+    "cis_skills_remove_ex": (R, [P, c_char_p, ctypes.c_uint]),
     "cis_skills_list": (R, [P, POINTER(POINTER(SkillInfo_)), POINTER(c_size_t)]),
     "cis_skills_show": (R, [P, c_char_p, POINTER(c_void_p)]),
     "cis_skills_setting_set": (R, [P, c_char_p, c_char_p, c_char_p]),

@@ -199,8 +199,15 @@ class Skills(Handle):
         name = json.loads(text).get("name") if text.strip().startswith("{") else None
         return name if isinstance(name, str) else ""
 
-    def remove(self, name: str) -> None:
-        self._run(_lib.lib().cis_skills_remove, _lib.encode(name, "name"))
+    def remove(self, name: str, *, purge: bool = False) -> None:
+        """Uninstalls skill name. With purge=True its KV namespace (unless
+        another installed skill uses it), its own db tree and its settings
+        are deleted too; on a name no longer installed, what is still
+        stored under it (cis_skills_remove_ex)."""
+        if not isinstance(purge, bool):
+            raise TypeError(f"purge must be a bool, not {type(purge).__name__}")
+        self._run(_lib.lib().cis_skills_remove_ex, _lib.encode(name, "name"),
+                  _lib.SKILLS_REMOVE_PURGE if purge else 0)
 
     def list(self) -> List[SkillInfo]:
         out = ctypes.POINTER(_lib.SkillInfo_)()

@@ -65,6 +65,25 @@ def test_kv_persists_between_calls(tmp_path, examples):
         assert "buy milk" in s.invoke("notes", {"op": "list"}).output_text
 
 
+def test_remove_with_purge_deletes_the_skills_kv(tmp_path, examples):
+    with cis.Skills(tmp_path / "home", engine="interp",
+                    kv_spec=f"sqlite:{tmp_path / 'kv.db'}") as s:
+        s.install(examples / "notes")
+        s.invoke("notes", {"op": "add", "note": "buy milk"})
+        s.remove("notes")  # kept: a reinstall finds its notes
+        s.install(examples / "notes")
+        assert "buy milk" in s.invoke("notes", {"op": "list"}).output_text
+        s.remove("notes", purge=True)
+        with pytest.raises(cis.NotFound):
+            s.remove("notes", purge=True)  # nothing left under the name
+        s.install(examples / "notes")
+        assert "buy milk" not in s.invoke("notes", {"op": "list"}).output_text
+        with pytest.raises(TypeError):
+            s.remove("notes", purge="yes")
+        with pytest.raises(cis.InvalidArgument):
+            s.remove("../notes", purge=True)
+
+
 def test_call_failures_are_typed(skills):
     with pytest.raises(cis.Trap) as e:
         skills.invoke("trap", {})
