@@ -159,6 +159,10 @@ static uint64_t pad_of(uint64_t n) { return (PAD - n % PAD) % PAD; }
  * CPU per KB on a 2.2 MB module, so four to five times that), and its
  * priority (CC_NICE more than the process's). */
 #define CC_MEMORY_DEFAULT (1ull << 30)
+/* What a cache folder's entries and images may hold on disk by default
+ * (CIS_AOT_CACHE_MAX): each module a tenant installs, then removes, would
+ * otherwise leave its compiled code behind for good. */
+#define CACHE_MAX_DEFAULT (4ull << 30)
 #define CC_CPU_BASE_S 60u
 #define CC_CPU_KB_PER_S 4u
 #define CC_NICE 10
@@ -1109,6 +1113,7 @@ struct cis__aot_job {
   unsigned slots;                      /* compiles at once per cache folder (take_slot) */
   time_t since;                        /* when compile_store started (lock_say) */
   bool try_safe;                       /* compiling again with AOT_TRY_SAFE (compile_store) */
+  uint64_t cache_max;                  /* bytes of entries and images the folder may hold (0: any) */
 };
 
 /* Whether msg, a failed compile's, says the compiler crashed (GCC writes
@@ -1686,6 +1691,93 @@ static cis_result store_entry(cis__aot_job *j, char *msg, size_t cap) {
   return rc;
 }
 
+/* One entry (or an image without its entry) the eviction may remove. */
+typedef struct evict_cand {
+  char name[72];    /* KEY.cso, or KEY.img */
+  int64_t used_ns;  /* the later of its access and its write */
+  uint64_t bytes;   /* on disk, its image's included */
+} evict_cand;
+
+#define EVICT_BATCH 32u
+
+/* Disk bytes of dir's file name (0 when it is not a regular file). */
+static uint64_t disk_bytes_at(int dfd, const char *name) {
+  struct stat st;
+  if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) return 0;
+  return (uint64_t)st.st_blocks * 512u;
+}
+
+/* Keeps the cache folder dir within max bytes on disk (entries and their
+ * images together) after an entry was stored: removes the least recently
+ * used entries with their images, and images left without an entry, but
+ * never keep (the entry just stored), until the rest fits. Recent use is
+ * the later of a file's access time (a load maps the entry, which the
+ * kernel notes per its atime policy: relatime, once a day) and its write.
+ * Allocates nothing (it runs in the compile's child): each pass reads the
+ * folder with getdents64 into a buffer on the stack and keeps the
+ * EVICT_BATCH least recently used; a pass removes those it needs, and a
+ * folder further over its bound takes more passes. */
+static void evict_to_fit(const char *dir, uint64_t max, const char *keep) {
+  const char *slash = strrchr(keep, '/');
+  keep = slash ? slash + 1 : keep;
+  for (unsigned pass = 0; pass < 100000u; pass++) {
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (dfd < 0) return;
+    evict_cand c[EVICT_BATCH];
+    size_t nc = 0;
+    uint64_t total = 0;
+    _Alignas(8) char buf[16384];
+    long n;
+    while ((n = syscall(SYS_getdents64, dfd, buf, sizeof buf)) > 0) {
+      for (long off = 0; off < n;) {
+        struct {
+          uint64_t ino;
+          int64_t next;
+          unsigned short reclen;
+          unsigned char type;
+          char name[];
+        } *d = (void *)(buf + off);
+        off += d->reclen;
+        size_t len = strnlen(d->name, 80);
+        bool entry = len == 68 && !strcmp(d->name + 64, ".cso"), image = len == 68 && !strcmp(d->name + 64, ".img");
+        struct stat st;
+        if ((!entry && !image) || fstatat(dfd, d->name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+          continue;
+        total += (uint64_t)st.st_blocks * 512u;
+        char other[72];
+        memcpy(other, d->name, 64);
+        memcpy(other + 64, entry ? ".img" : ".cso", 5);
+        /* An image goes with its entry; one whose entry is gone, alone. */
+        if (!strcmp(d->name, keep) || (image && (!strcmp(other, keep) || faccessat(dfd, other, F_OK, AT_SYMLINK_NOFOLLOW) == 0)))
+          continue;
+        int64_t a = (int64_t)st.st_atim.tv_sec * 1000000000 + st.st_atim.tv_nsec;
+        int64_t w = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        evict_cand e = {.used_ns = a > w ? a : w, .bytes = (uint64_t)st.st_blocks * 512u};
+        memcpy(e.name, d->name, len + 1);
+        if (entry) e.bytes += disk_bytes_at(dfd, other);
+        /* Kept sorted, least recently used first. */
+        size_t at = nc;
+        while (at && c[at - 1].used_ns > e.used_ns) at--;
+        if (at == EVICT_BATCH) continue;
+        if (nc < EVICT_BATCH) nc++;
+        memmove(&c[at + 1], &c[at], (nc - 1 - at) * sizeof c[0]);
+        c[at] = e;
+      }
+    }
+    size_t i = 0;
+    for (; i < nc && total > max; i++) {
+      if (unlinkat(dfd, c[i].name, 0) != 0) continue;
+      if (!strcmp(c[i].name + 64, ".cso")) {
+        memcpy(c[i].name + 64, ".img", 5);
+        unlinkat(dfd, c[i].name, 0);
+      }
+      total = total > c[i].bytes ? total - c[i].bytes : 0;
+    }
+    close(dfd);
+    if (total <= max || nc == 0 || n < 0) return;
+  }
+}
+
 /* Takes the exclusive lock on path, waiting at most wait_ms (0:
  * LOCK_WAIT_MS), or not at all when nb (*busy then says another holds
  * it). Returns the descriptor, or -1 (then the caller goes on without
@@ -2097,6 +2189,7 @@ static cis_result compile_store(cis__aot_job *j, char *msg, size_t cap) {
     child_step("storing", child_step_s(j->k.nbytes, 1));
     if (rc == CIS_OK) rc = store_entry(j, msg, cap);
     else if (bounded && j->cache) remember_refusal(j, msg);
+    if (rc == CIS_OK && j->cache && j->cache_max) evict_to_fit(j->dir, j->cache_max, j->path);
   }
   if (sfd >= 0) close(sfd);
   if (lfd >= 0) {
@@ -2167,6 +2260,21 @@ static uint64_t unit_size(void) {
     x = CIS__AOT_UNIT_BYTES;
     warn("CIS_AOT_UNIT_SIZE=%s is not a size (bytes, or a number and K, M or G): units of %llu "
          "KiB", v, (unsigned long long)(x >> 10));
+  }
+  return x;
+}
+
+/* The most the cache folder's entries and images may hold together:
+ * CIS_AOT_CACHE_MAX (bytes, or a number and K, M or G; 0: no bound),
+ * else CACHE_MAX_DEFAULT. Read where the compile is prepared: the child
+ * that stores the entry reads no environment. */
+static uint64_t cache_max(void) {
+  uint64_t x = CACHE_MAX_DEFAULT;
+  const char *v = getenv("CIS_AOT_CACHE_MAX");
+  if (v && *v && !parse_size(v, &x)) {
+    x = CACHE_MAX_DEFAULT;
+    warn("CIS_AOT_CACHE_MAX=%s is not a size (bytes, or a number and K, M or G): the cache keeps "
+         "at most %llu MiB", v, (unsigned long long)(x >> 20));
   }
   return x;
 }
@@ -2255,6 +2363,7 @@ static cis_result job_new(const cis__module *m, bool gen_later, const cis__aot_c
   }
   j->cache = cache;
   j->keep_c = getenv("CIS_AOT_KEEP_C") != NULL;
+  j->cache_max = cache_max();
   snprintf(j->dir, sizeof j->dir, "%s", dir);
   snprintf(j->cc, sizeof j->cc, "%s", cc->path);
   int cl = snprintf(j->ccline, sizeof j->ccline, "cc %s %s\n", cc->path, cc->ident);

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -905,6 +906,108 @@ static void cache_list_and_prune_find_corrupt_entries(void **state) {
   cis_engine_free(e);
 }
 
+/* The cache entry of fixture name (its path into out), and its bytes on
+ * disk with its image's; 0 when it has none. */
+typedef struct entry_find {
+  char sha[65];
+  char *out;
+  size_t cap;
+  bool found;
+} entry_find;
+
+static bool find_entry(const cis_cache_entry *e, void *user) {
+  entry_find *f = user;
+  if (strcmp(e->module_sha256, f->sha)) return true;
+  snprintf(f->out, f->cap, "%s", e->path);
+  f->found = true;
+  return false;
+}
+
+static uint64_t disk_of(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 ? (uint64_t)st.st_blocks * 512u : 0;
+}
+
+static uint64_t entry_of(const char *name, char *out, size_t cap) {
+  size_t n;
+  uint8_t *b = slurp(name, &n);
+  entry_find f = {.out = out, .cap = cap};
+  assert_int_equal(cis_sha256_hex(b, n, f.sha), CIS_OK);
+  free(b);
+  assert_int_equal(cis_cache_list(find_entry, &f), CIS_OK);
+  if (!f.found) return 0;
+  char img[700];
+  snprintf(img, sizeof img, "%.*s.img", (int)(strlen(out) - 4), out);
+  return disk_of(out) + disk_of(img);
+}
+
+/* Sets path's access and write times to now less the given seconds. */
+static void age(const char *path, int atime_ago, int mtime_ago) {
+  struct timespec now, t[2];
+  clock_gettime(CLOCK_REALTIME, &now);
+  t[0] = (struct timespec){now.tv_sec - atime_ago, 0};
+  t[1] = (struct timespec){now.tv_sec - mtime_ago, 0};
+  assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);
+}
+
+/* Compiles fixture name into the cache in an engine of its own. */
+static void compile_fixture(const char *name) {
+  cis_engine *e = engine("aot");
+  cis_module_free(load_ok(e, name));
+  cis_engine_free(e);
+}
+
+/* Under CIS_AOT_CACHE_MAX, storing an entry removes the least recently
+ * used others (by the later of their access and their write) with their
+ * images, and images left without an entry, until the folder fits; the
+ * entry just stored stays even when alone it is over the bound, and files
+ * that are not the cache's stay. */
+static void cache_stays_within_its_bound_by_recent_use(void **state) {
+  (void)state;
+  setenv("CIS_AOT_CACHE_MAX", "0", 1);
+  compile_fixture("one");
+  compile_fixture("two");
+  compile_fixture("calls");
+  char one[600], two[600], calls[600];
+  uint64_t b1 = entry_of("one", one, sizeof one), b2 = entry_of("two", two, sizeof two),
+           b3 = entry_of("calls", calls, sizeof calls);
+  assert_true(b1 && b2 && b3);
+  /* one was written first but loaded lately; two written and used an hour ago. */
+  age(one, 10, 7200);
+  age(two, 3600, 3600);
+  assert_int_equal(unlink(calls), 0);
+  char bound[32];
+  snprintf(bound, sizeof bound, "%llu", (unsigned long long)(b1 + b3));
+  setenv("CIS_AOT_CACHE_MAX", bound, 1);
+  compile_fixture("calls");
+  assert_true(entry_of("calls", calls, sizeof calls));
+  assert_true(entry_of("one", one, sizeof one));
+  assert_false(entry_of("two", two, sizeof two));
+
+  /* A bound below one entry: only the one just stored is left. */
+  char dir[300], orphan[400], junk[400];
+  assert_int_equal(cis_cache_dir(dir, sizeof dir), CIS_OK);
+  snprintf(orphan, sizeof orphan, "%s/%064d.img", dir, 0);
+  snprintf(junk, sizeof junk, "%s/junk.lock", dir);
+  FILE *f = fopen(orphan, "w");
+  assert_non_null(f);
+  fputs("not an image of any entry", f);
+  fclose(f);
+  age(orphan, 99999, 99999);
+  assert_non_null(f = fopen(junk, "w"));
+  fclose(f);
+  age(junk, 99999, 99999);
+  assert_int_equal(unlink(one), 0);
+  setenv("CIS_AOT_CACHE_MAX", "1", 1);
+  compile_fixture("one");
+  assert_true(entry_of("one", one, sizeof one));
+  assert_false(entry_of("calls", calls, sizeof calls));
+  cache_entry(NULL, 0, 1);
+  assert_int_not_equal(access(orphan, F_OK), 0);
+  assert_int_equal(access(junk, F_OK), 0);
+  unsetenv("CIS_AOT_CACHE_MAX");
+}
+
 /* Without a compiler, auto keeps a module that has no compiled code on
  * the interpreter (it asks for the compiler only then, not when the
  * engine is made). */
@@ -1459,6 +1562,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(compiler_missing_is_unsupported_naming_gcc, setup, teardown),
       cmocka_unit_test_setup_teardown(racing_processes_compile_once, setup, teardown),
       cmocka_unit_test_setup_teardown(cache_list_and_prune_find_corrupt_entries, setup, teardown),
+      cmocka_unit_test_setup_teardown(cache_stays_within_its_bound_by_recent_use, setup, teardown),
       cmocka_unit_test_setup_teardown(auto_without_compiler_runs_on_interpreter, setup, teardown),
       cmocka_unit_test_setup_teardown(engine_default_is_auto_with_a_compiler_else_interp, setup,
                                       teardown),
