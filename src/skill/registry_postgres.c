@@ -23,6 +23,7 @@
  * CIS_EREGISTRYDOWN, which the server answers with 503; the next
  * statement connects again, so service resumes when the database does.
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -368,6 +369,66 @@ static cis_result pg_usage(cis_skills *s, uint64_t until, const char *name, cons
 }
 
 static const char module_get_sql[] = "SELECT bytes FROM cis_modules WHERE sha256=$1";
+static const char modules_present_sql[] = "SELECT sha256 FROM cis_modules WHERE sha256 = ANY($1::text[])";
+
+#define SWEEP_BATCH 32u /* local copies asked about per query (on the stack of a call) */
+
+/* Removes the copies in names[0..n) (module hashes) whose rows are gone. */
+static void sweep_batch(cis_skills *s, uint64_t until, char (*names)[65], size_t n) {
+  char arr[SWEEP_BATCH * 65 + 3], *p = arr;
+  *p++ = '{';
+  for (size_t i = 0; i < n; i++) {
+    memcpy(p, names[i], 64);
+    p += 64;
+    *p++ = i + 1 < n ? ',' : '}';
+  }
+  *p = 0;
+  const char *v[1] = {arr};
+  int l[1] = {(int)(p - arr)};
+  PGresult *r = NULL;
+  char err[400];
+  if (cis__db_pg_query(s->pgdb, until, modules_present_sql, 1, v, l, NULL, &r, err, sizeof err) != CIS_OK)
+    return; /* kept (a cache), the call's message untouched */
+  int rows = cis__db_pg_rows(r);
+  for (size_t i = 0; i < n; i++) {
+    bool present = false;
+    for (int k = 0; k < rows && !present; k++) {
+      const char *got = cis__db_pg_value(r, k, 0, NULL);
+      present = got && !strcmp(got, names[i]);
+    }
+    if (!present) {
+      char path[4200];
+      snprintf(path, sizeof path, "%s/modules/%s.wasm", s->home, names[i]);
+      unlink(path);
+    }
+  }
+  cis__db_pg_clear(r);
+}
+
+/* This node's copies of modules another node removed from the registry
+ * (pg_module_gc deletes the remover's copy only): removed whenever a copy
+ * is added, so that the folder holds what the registry still has, not
+ * everything this node ever ran. */
+static void sweep_copies(cis_skills *s, uint64_t until) {
+  char dir[4200];
+  snprintf(dir, sizeof dir, "%s/modules", s->home);
+  DIR *d = opendir(dir);
+  if (!d) return;
+  char names[SWEEP_BATCH][65];
+  size_t n = 0;
+  for (struct dirent *de; (de = readdir(d));) {
+    if (strlen(de->d_name) != 69 || strcmp(de->d_name + 64, ".wasm")) continue;
+    memcpy(names[n], de->d_name, 64);
+    names[n][64] = 0;
+    if (!cis__sha256_hex_valid(names[n])) continue;
+    if (++n == SWEEP_BATCH) {
+      sweep_batch(s, until, names, n);
+      n = 0;
+    }
+  }
+  if (n) sweep_batch(s, until, names, n);
+  closedir(d);
+}
 
 /* The local copy first (the caller checks its hash), else the database's
  * bytes, checked here before they become the local copy. */
@@ -408,6 +469,7 @@ static cis_result pg_module_get(cis_skills *s, uint64_t until, const char *sha, 
     }
   }
   cis__db_pg_clear(r);
+  if (rc == CIS_OK) sweep_copies(s, until);
   return rc;
 }
 

@@ -330,6 +330,44 @@ static void module_rows_go_with_the_last_skill_and_never_before(void **state) {
   cis_skills_close(a);
 }
 
+/* A node keeps a copy of each module it ran; one whose row another node
+ * removed goes when the node next fetches a module, and the copies of
+ * modules still installed stay. */
+static void a_nodes_copies_of_removed_modules_go_at_its_next_fetch(void **state) {
+  (void)state;
+  char t[96], tag[64], sha1[65], sha2[65], sha3[65], p1[700], p2[700], p3[700];
+  tenant_of(t, sizeof t, "copies");
+  size_t l1, l2, l3;
+  snprintf(tag, sizeof tag, "c1-%d-%ld", (int)getpid(), (long)time(NULL));
+  uint8_t *w1 = unique_hello(tag, &l1, sha1);
+  snprintf(tag, sizeof tag, "c2-%d-%ld", (int)getpid(), (long)time(NULL));
+  uint8_t *w2 = unique_hello(tag, &l2, sha2);
+  snprintf(tag, sizeof tag, "c3-%d-%ld", (int)getpid(), (long)time(NULL));
+  uint8_t *w3 = unique_hello(tag, &l3, sha3);
+  cis_skills *a = node("copies", "a", t, g_spec), *b = node("copies", "b", t, g_spec);
+  assert_int_equal(put_module(a, "one", w1, l1, sha1), CIS_OK);
+  assert_int_equal(put_module(a, "three", w3, l3, sha3), CIS_OK);
+  assert_int_equal(invoke(b, "one"), CIS_OK);
+  assert_int_equal(invoke(b, "three"), CIS_OK);
+  snprintf(p1, sizeof p1, "%s/copies/b/modules/%s.wasm", g_root, sha1);
+  snprintf(p2, sizeof p2, "%s/copies/b/modules/%s.wasm", g_root, sha2);
+  snprintf(p3, sizeof p3, "%s/copies/b/modules/%s.wasm", g_root, sha3);
+  assert_int_equal(access(p1, F_OK), 0);
+  assert_int_equal(cis_skills_remove(a, "one"), CIS_OK);
+  assert_int_equal(module_rows(sha1), 0);
+  assert_int_equal(access(p1, F_OK), 0); /* b's copy: b has not been told */
+  assert_int_equal(put_module(a, "two", w2, l2, sha2), CIS_OK);
+  assert_int_equal(invoke_until(b, "two", CIS_OK), CIS_OK);
+  assert_int_equal(access(p2, F_OK), 0);
+  assert_int_not_equal(access(p1, F_OK), 0);
+  assert_int_equal(access(p3, F_OK), 0);
+  free(w1);
+  free(w2);
+  free(w3);
+  cis_skills_close(b);
+  cis_skills_close(a);
+}
+
 /* Runs q on pg, which must succeed; the first value of its first row, if
  * any, into out (cap bytes). */
 static void pg_run(PGconn *pg, const char *q, char *out, size_t cap) {
@@ -934,6 +972,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(tenants_stay_apart_in_the_shared_registry),
       cmocka_unit_test(changes_of_one_tenant_leave_anothers_cache_warm),
       cmocka_unit_test(module_rows_go_with_the_last_skill_and_never_before),
+      cmocka_unit_test(a_nodes_copies_of_removed_modules_go_at_its_next_fetch),
       cmocka_unit_test(module_collection_and_install_take_turns),
       cmocka_unit_test(tenant_limits_hold_across_nodes),
       cmocka_unit_test(concurrent_installs_stop_exactly_at_the_limits),
