@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <signal.h>
 #include <spawn.h>
@@ -960,6 +961,23 @@ static void delete_with_purge_frees_the_tenants_total(void **state) {
   assert_int_equal(status_of(v, "DELETE", "/v1/skills/p2?purge=false", v->alice, NULL), 204);
   assert_int_equal(status_of(v, "DELETE", "/v1/skills/p2?purge=1", v->alice, NULL), 204);
   assert_int_equal(status_of(v, "DELETE", "/v1/skills/p2?purge=1", v->alice, NULL), 404);
+  srv_stop(v);
+
+  /* A KV store that cannot be opened: the skill goes, its data cannot, and
+   * the answer says so without the server's paths. */
+  v = srv_start_with(256 * 1024, 1, 4, 0, &(srv_opts){0});
+  assert_non_null(v);
+  install(v, v->alice, "p3", "kvpair", "cis_v1", ",\"permissions\":{\"kv\":true}");
+  char kvdir[600];
+  snprintf(kvdir, sizeof kvdir, "%s/kv.db", v->home);
+  assert_int_equal(mkdir(kvdir, 0700), 0); /* a folder where the store's file would be */
+  http_resp r;
+  assert_int_equal(http_send(v->port, "DELETE", "/v1/skills/p3?purge=true", v->alice, NULL, &r), 0);
+  if (r.status != 503 && r.status != 500) fail_msg("purge with the store down: %d %s", r.status, r.body);
+  assert_non_null(strstr(r.body, "ask again"));
+  assert_null(strstr(r.body, v->home));
+  http_resp_free(&r);
+  assert_int_equal(status_of(v, "GET", "/v1/skills/p3", v->alice, NULL), 404);
   srv_stop(v);
 }
 
