@@ -398,7 +398,7 @@ static void sweep_batch(cis_skills *s, uint64_t until, char (*names)[65], size_t
     }
     if (!present) {
       char path[4200];
-      snprintf(path, sizeof path, "%s/modules/%s.wasm", s->home, names[i]);
+      snprintf(path, sizeof path, "%s/modules/%.64s.wasm", s->home, names[i]);
       unlink(path);
     }
   }
