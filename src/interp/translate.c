@@ -1470,6 +1470,19 @@ static bool zero_extended(const tr *t, uint32_t p) {
          (lo >= CIS__IOP_st8_then_add_ss && lo <= CIS__IOP_f64_add_ld_st_then_add_si);
 }
 
+/* True when entry p is an i64 that the last instruction just wrote to
+ * p's own slot and that is below 2^32 by its op: a shr_u by 32 or more,
+ * an and with a mask of the low 32 bits or fewer. An i32.wrap_i64 of it
+ * is the slot as it is (a hash's bucket: (h * k) >> 44). */
+static bool below_2_32(const tr *t, uint32_t p) {
+  int lo = t->last_op;
+  if (t->last_dest == NONE || t->vs[p].kind != V_SLOT || t->code[t->last_dest] != slot_of(t, p)) return false;
+  const uint32_t *u = &t->code[t->last_dest + 2]; /* the 64-bit immediate, low unit first */
+  if (lo == CIS__IOP_i64_shr_u_si || lo == CIS__IOP_i64_shr_u_ai) return (u[0] & 63) >= 32;
+  if (lo == CIS__IOP_i64_and_si || lo == CIS__IOP_i64_and_ai) return u[1] == 0;
+  return false;
+}
+
 /* True when the last instruction wrote its result to slot s of operand
  * entry p and only that entry holds it (its own slot, not a local's): the
  * instruction may then be taken back and merged into its consumer. */
@@ -2892,7 +2905,7 @@ static cis_result translate_ins(tr *t, const ins *in) {
   case CIS__OP_I64_EXTEND_I32_U: /* i64.extend_i32_u */
     NEED(1);
     if (t->vs[t->nvs - 1].kind == V_CONST) t->vs[t->nvs - 1].bits &= 0xffffffffu;
-    else if (!(op_ == CIS__OP_I64_EXTEND_I32_U && zero_extended(t, t->nvs - 1)))
+    else if (!zero_extended(t, t->nvs - 1) && !(op_ == CIS__OP_I32_WRAP_I64 && below_2_32(t, t->nvs - 1)))
       unop(t, CIS__IOP_i64_extend_i32_u);
     break;
   case CIS__OP_I64_EXTEND_I32_S: /* i64.extend_i32_s */

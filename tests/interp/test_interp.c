@@ -1345,6 +1345,41 @@ static void translator_fuses_add_and(void **state) {
   assert_int_equal(EXACT_FUEL("multi", "add_and", 6, vi32(5)).of.u32, 6);
 }
 
+/* name(x) of fixture multi called with slots: its result slot whole, so
+ * that an i32 left with high bits shows. */
+static uint64_t wrap_slot(cis_instance *in, const char *name, uint64_t x) {
+  cis_slot a = {.u64 = x}, r = {.u64 = 0x5a5a5a5a5a5a5a5aull};
+  assert_int_equal(cis_func_call_slots(in, cis_instance_func(in, name), &a, &r), CIS_OK);
+  return r.u64;
+}
+
+/* i32.wrap_i64 of an i64 that its op left below 2^32 (a shr_u by 32 or
+ * more, an and with a 32-bit mask) has no code; of one that may be wider
+ * it keeps it: results zero-extended in their slots, fuel as the wasm
+ * instructions. */
+static void translator_drops_wrap_of_narrow_i64(void **state) {
+  (void)state;
+  fx x = open_fx("multi", NULL, 0);
+  cis_instance *in = x.inst;
+  int total = 0;
+  assert_int_equal(count_ops(in, "wrap_shr44", "i64_extend_i32_u", &total), 0);
+  assert_int_equal(total, 3); /* i64_mul_si, i64_shr_u_ai, return */
+  assert_int_equal(count_ops(in, "wrap_and32", "i64_extend_i32_u", NULL), 0);
+  assert_int_equal(count_ops(in, "wrap_shr31", "i64_extend_i32_u", NULL), 1);
+  assert_int_equal(count_ops(in, "wrap_and33", "i64_extend_i32_u", NULL), 1);
+  uint64_t k = 0x9e3779b97f4a7c15ull, xs[] = {0, 1, 12345, 0xffffffffffffffffull, 0x8000000000000001ull};
+  for (size_t i = 0; i < sizeof xs / sizeof xs[0]; i++) {
+    assert_int_equal(wrap_slot(in, "wrap_shr44", xs[i]), (xs[i] * k) >> 44);
+    assert_int_equal(wrap_slot(in, "wrap_shr31", xs[i]), (uint32_t)(xs[i] >> 31));
+    assert_int_equal(wrap_slot(in, "wrap_and32", xs[i]), (uint32_t)xs[i]);
+    assert_int_equal(wrap_slot(in, "wrap_and33", xs[i]), (uint32_t)xs[i]);
+  }
+  done(&x);
+
+  assert_int_equal(EXACT_FUEL("multi", "wrap_shr44", 7, vi64(3)).of.u32, (uint32_t)((3 * k) >> 44));
+  assert_int_equal(EXACT_FUEL("multi", "wrap_shr31", 5, vi64(-1)).of.u32, 0xffffffffu);
+}
+
 /* ----------------------------------------------------------------- fuel */
 
 /* The fuel unit is one wasm instruction: sum_below's body has 19, its loop
@@ -1455,6 +1490,7 @@ int main(void) {
       cmocka_unit_test(translator_fuses_scaled_index_load_add),
       cmocka_unit_test(translator_fuses_store_step_branch),
       cmocka_unit_test(translator_fuses_add_and),
+      cmocka_unit_test(translator_drops_wrap_of_narrow_i64),
       cmocka_unit_test(translator_fuses_eqz_add),
       cmocka_unit_test(fuel_counts_wasm_instructions),
       cmocka_unit_test(calls_keep_depth_and_fuel_exact),

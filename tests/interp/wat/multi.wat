@@ -252,4 +252,15 @@
   (func (export "add_and_tee") (param $i i32) (result i32)
     (local $t i32)
     (i32.add (i32.and (local.tee $t (i32.add (local.get $i) (i32.const 9))) (i32.const 7)) (local.get $t)))
+  ;; i32.wrap_i64 of an i64 below 2^32 by its op: no code. (x * k) >> 44
+  ;; (a hash's bucket) and a mask of 32 bits are; >> 31 and a mask of 33
+  ;; bits are not, their wrap keeps its code.
+  (func (export "wrap_shr44") (param $x i64) (result i32)
+    (i32.wrap_i64 (i64.shr_u (i64.mul (local.get $x) (i64.const 0x9e3779b97f4a7c15)) (i64.const 44))))
+  (func (export "wrap_shr31") (param $x i64) (result i32)
+    (i32.wrap_i64 (i64.shr_u (local.get $x) (i64.const 31))))
+  (func (export "wrap_and32") (param $x i64) (result i32)
+    (i32.wrap_i64 (i64.and (local.get $x) (i64.const 0xffffffff))))
+  (func (export "wrap_and33") (param $x i64) (result i32)
+    (i32.wrap_i64 (i64.and (local.get $x) (i64.const 0x1ffffffff))))
 )
