@@ -1239,6 +1239,13 @@ dispatch:
   CASE(f64_add_ld_st) F64_ADD_ST_AT(ADV(5); NEXT();)
   CASE(f64_add_ld_st_then_add_ss) F64_ADD_ST_AT(F64_ADD_ST_ADD(SL(7).u32))
   CASE(f64_add_ld_st_then_add_si) F64_ADD_ST_AT(F64_ADD_ST_ADD(P(7)))
+  /* no accumulator after it: the translator knows none at either end */
+  CASE(f64_add_ld_st_then_add_si_ne_back) F64_ADD_ST_AT({
+    uint64_t s_ = (uint32_t)(SL(6).u32 + P(7));
+    __asm__("" : "+r"(s_)); /* else gcc copies the sum to zero-extend it again */
+    SL(5).u64 = s_;
+    BR_IF_BACK((uint32_t)s_ != P(8), 9);
+  })
   CASE(memx) {
     rc = memx(inst->memories[P(5)], P(6), (uint64_t)SL(2).u32 + P(4), &SL(1), &SL(3), P(7));
     if (UNLIKELY(rc != CIS_OK)) goto trapped;

@@ -180,8 +180,10 @@ typedef struct cond {
                                K_LDX64: its index, imm and offset */
   uint32_t shift;      /* K_LDX64: the index's shift */
   bool step;           /* K_CMP: the instruction before the compare is an
-                          st8_add_then_add_ss whose sum is a, at step_at
-                          (ending where the compare started) */
+                          st8_add_then_add_ss (b a slot) or an
+                          f64_add_ld_st_then_add_si (b an immediate) whose
+                          sum is a, at step_at (ending where the compare
+                          started) */
   size_t step_at;
 } cond;
 
@@ -1102,8 +1104,9 @@ static void take_cond(tr *t, cond *c) {
         pop(t, 1);
         return;
       }
-      if (t->prev_op == CIS__IOP_st8_add_then_add_ss && t->prev_start != NONE && t->prev_dest != NONE &&
-          t->code[t->prev_dest] == c->a && !c->imm && c->b != c->a) {
+      if (((t->prev_op == CIS__IOP_st8_add_then_add_ss && !c->imm && c->b != c->a) ||
+           (t->prev_op == CIS__IOP_f64_add_ld_st_then_add_si && c->imm)) &&
+          t->prev_start != NONE && t->prev_dest != NONE && t->code[t->prev_dest] == c->a) {
         c->step = true;
         c->step_at = t->prev_start;
       }
@@ -1148,13 +1151,19 @@ static size_t emit_cond_jump(tr *t, const cond *c, bool when, bool back) {
     uint32_t k = when ? c->cmp : cmp_negate[c->cmp];
     uint32_t a = c->a, b = c->b;
     bool acc = in_acc(t, a, ACC_I);
-    /* the store before it takes the branch (nothing emitted between) */
-    if (c->step && back && k == CMP_LT_U && t->ncode == c->step_at + CIS__IHEAD + 7) {
-      put_head(t, c->step_at, CIS__IOP_st8_add_then_add_ss_lt_u_back);
+    /* the store before it takes the branch (nothing emitted between):
+     * sieve's crossing loop (< a slot), matmul's inner loop (!= an
+     * immediate); both stores' forms are 7 units */
+    int joined = !c->step || !back || t->ncode != c->step_at + CIS__IHEAD + 7 ? -1
+                 : !c->imm && k == CMP_LT_U                                 ? CIS__IOP_st8_add_then_add_ss_lt_u_back
+                 : c->imm && k == CMP_NE                                     ? CIS__IOP_f64_add_ld_st_then_add_si_ne_back
+                                                                             : -1;
+    if (joined >= 0) {
+      put_head(t, c->step_at, joined);
       t->prev_start = t->prev_dest = t->last_dest = t->last_dest_any = NONE;
       t->prev_op = -1;
       t->last_start = c->step_at;
-      t->last_op = CIS__IOP_st8_add_then_add_ss_lt_u_back;
+      t->last_op = joined;
       t->acc_slot = t->prev_acc_slot = UINT32_MAX;
       t->acc_kind = t->prev_acc_kind = ACC_NONE;
       put(t, b);

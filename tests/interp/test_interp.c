@@ -1323,6 +1323,47 @@ static void translator_fuses_store_step_branch(void **state) {
   assert_int_equal(EXACT_FUEL("mem", "cross8", 16 + 3 * 13, vi32(0), vi32(10), vi32(3), vi32(1)).of.u32, 12);
 }
 
+/* f64_add_ld_st_then_add_si and a back edge taken while the sum is not
+ * an immediate are one op: the sums in memory, the step, the trap at the
+ * load's module offset (the elements before it updated, the step not
+ * made), fuel exact. */
+static void translator_fuses_f64_accum_branch(void **state) {
+  (void)state;
+  fx x = open_fx("mem", NULL, 0);
+  cis_instance *in = x.inst;
+  int total = 0;
+  assert_int_equal(count_ops(in, "f64_accum_ne", "f64_add_ld_st_then_add_si_ne_back", &total), 1);
+  assert_int_equal(total, 3); /* f64_mul, the fused op, return */
+  assert_int_equal(count_ops(in, "f64_accum_eq", "f64_add_ld_st_then_add_si_ne_back", NULL), 0);
+  assert_int_equal(count_ops(in, "f64_accum_eq", "f64_add_ld_st_then_add_si", NULL), 1);
+
+  for (int i = 0; i < 4; i++) ok0(in, "store_f64", ARGS(vi32(4800 + 8 * i), vf64(1.0 + i)));
+  assert_int_equal(U32(in, "f64_accum_ne", vi32(0), vf64(2.0), vf64(0.25)), 24);
+  for (int i = 0; i < 4; i++) assert_true(F64(in, "f64_load_mul", vi32(4800 + 8 * i), vf64(1.0)) == 1.0 + i + (i < 3 ? 0.5 : 0));
+  assert_int_equal(U32(in, "f64_accum_ne", vi32(16), vf64(1.0), vf64(1.0)), 24);
+  assert_true(F64(in, "f64_load_mul", vi32(4816), vf64(1.0)) == 4.5);
+  assert_true(F64(in, "f64_load_mul", vi32(4808), vf64(1.0)) == 2.5);
+  assert_int_equal(U32(in, "f64_accum_eq", vi32(16), vf64(1.0), vf64(1.0)), 32); /* 24, then 32: out */
+  assert_true(F64(in, "f64_load_mul", vi32(4816), vf64(1.0)) == 5.5);
+  assert_true(F64(in, "f64_load_mul", vi32(4824), vf64(1.0)) == 5.0);
+
+  /* from 65536 - 4800 - 16: two elements, then the load traps at the end
+   * of memory (the step past 24 never comes) */
+  const uint8_t ld[] = {0x2b, 0x03, 0xc0, 0x25};
+  int p = 65536 - 4800 - 16;
+  ok0(in, "store_f64", ARGS(vi32(65536 - 16), vf64(3.0)));
+  ok0(in, "store_f64", ARGS(vi32(65536 - 8), vf64(4.0)));
+  expect_oob_at(in, "f64_accum_ne", ARGS(vi32(p), vf64(1.0), vf64(0.5)), ld, sizeof ld);
+  assert_true(F64(in, "f64_load_mul", vi32(65536 - 16), vf64(1.0)) == 3.5);
+  assert_true(F64(in, "f64_load_mul", vi32(65536 - 8), vf64(1.0)) == 4.5);
+  done(&x);
+
+  /* 19 instructions, then the loop's 16 per back edge taken (2), and
+   * from 16 none taken */
+  assert_int_equal(EXACT_FUEL("mem", "f64_accum_ne", 19 + 2 * 16, vi32(0), vf64(2.0), vf64(0.25)).of.u32, 24);
+  assert_int_equal(EXACT_FUEL("mem", "f64_accum_ne", 19, vi32(16), vf64(2.0), vf64(0.25)).of.u32, 24);
+}
+
 /* An i32.add of a constant into i32.and with a constant is one op:
  * results (the sum wraps before the mask), a tee'd sum not fused, fuel
  * as the wasm instructions. */
@@ -1490,6 +1531,7 @@ int main(void) {
       cmocka_unit_test(translator_fuses_scaled_index_load_add),
       cmocka_unit_test(translator_fuses_store_step_branch),
       cmocka_unit_test(translator_fuses_add_and),
+      cmocka_unit_test(translator_fuses_f64_accum_branch),
       cmocka_unit_test(translator_drops_wrap_of_narrow_i64),
       cmocka_unit_test(translator_fuses_eqz_add),
       cmocka_unit_test(fuel_counts_wasm_instructions),

@@ -234,4 +234,19 @@
       (i32.store8 offset=300 (i32.add (local.get $p) (i32.const 4400)) (local.get $v))
       (br_if $l (i32.ne (local.tee $p (i32.add (local.get $p) (local.get $step))) (local.get $n))))
     (local.get $p))
+  ;; x * k added into the f64s at p + 4800, p stepping by 8 while it is
+  ;; not 24: the load, add, store, step and back edge one op.
+  (func (export "f64_accum_ne") (param $p i32) (param $k f64) (param $x f64) (result i32)
+    (loop $l
+      (f64.store offset=4800 (local.get $p)
+        (f64.add (f64.mul (local.get $x) (local.get $k)) (f64.load offset=4800 (local.get $p))))
+      (br_if $l (i32.ne (local.tee $p (i32.add (local.get $p) (i32.const 8))) (i32.const 24))))
+    (local.get $p))
+  ;; the same loop left while the step is not 24: not joined
+  (func (export "f64_accum_eq") (param $p i32) (param $k f64) (param $x f64) (result i32)
+    (loop $l
+      (f64.store offset=4800 (local.get $p)
+        (f64.add (f64.mul (local.get $x) (local.get $k)) (f64.load offset=4800 (local.get $p))))
+      (br_if $l (i32.eq (local.tee $p (i32.add (local.get $p) (i32.const 8))) (i32.const 24))))
+    (local.get $p))
 )
