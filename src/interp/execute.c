@@ -1417,6 +1417,14 @@ dispatch:
     ADV(5);
     NEXT();
   }
+  CASE(i32_add_si_mov) {
+    uint64_t r_ = (uint32_t)(SL(2).u32 + P(3));
+    SL(1).u64 = r_;
+    SL(4).u64 = r_;
+    iacc = r_;
+    ADV(5);
+    NEXT();
+  }
   I32_BIN(i32_or, a | b)
   I32_BIN(i32_xor, a ^ b)
   CASE(i32_shl_add) {
@@ -1486,6 +1494,14 @@ dispatch:
   CASE(i64_add_eqz) {
     OUT_I64(SL(3).u64 + (SL(2).u32 == 0));
     ADV(4);
+    NEXT();
+  }
+  CASE(i64_add_si_mov) {
+    uint64_t r_ = SL(2).u64 + imm64(&P(3));
+    SL(1).u64 = r_;
+    SL(5).u64 = r_;
+    iacc = r_;
+    ADV(6);
     NEXT();
   }
 

@@ -615,11 +615,26 @@ static void init_prod(uint8_t *prod) {
   for (size_t i = 0; i < CIS_ARRAY_LEN(ints); i++) prod[ints[i]] = ACC_I;
   for (int k = 0; k < 6; k++) prod[CIS__IOP_i32_shl_xor + k] = prod[CIS__IOP_i64_shl_xor + k] = ACC_I;
   prod[CIS__IOP_i32_add_eqz] = prod[CIS__IOP_i64_add_eqz] = ACC_I;
+  prod[CIS__IOP_i32_add_si_mov] = prod[CIS__IOP_i64_add_si_mov] = ACC_I;
   for (size_t i = 0; i < CIS_ARRAY_LEN(f64s); i++) prod[f64s[i]] = ACC_D;
 }
 
-/* d = s; a move right after another move joins it as mov2. */
+/* d = s; a move right after another move joins it as mov2, and one of
+ * the sum that an i32.add (i64.add) of a constant just wrote joins the
+ * add as i32_add_si_mov (i64_add_si_mov), the sum then in both slots. */
 static void emit_mov(tr *t, uint32_t d, uint32_t s) {
+  int lo = t->last_op;
+  bool w = lo == CIS__IOP_i64_add_si || lo == CIS__IOP_i64_add_ai;
+  if ((w || lo == CIS__IOP_i32_add_si || lo == CIS__IOP_i32_add_ai) && t->last_start != NONE &&
+      t->last_start + CIS__IHEAD + (w ? 4 : 3) == t->ncode && t->code[t->last_start + CIS__IHEAD] == s && d != s) {
+    put_head(t, t->last_start, w ? CIS__IOP_i64_add_si_mov : CIS__IOP_i32_add_si_mov);
+    t->last_op = w ? CIS__IOP_i64_add_si_mov : CIS__IOP_i32_add_si_mov;
+    t->last_dest = t->last_dest_any = t->ncode;
+    t->acc_slot = d;
+    t->acc_kind = ACC_I;
+    put(t, d);
+    return;
+  }
   if (t->last_op == CIS__IOP_mov && t->last_start + CIS__IHEAD + 2 == t->ncode) {
     put_head(t, t->last_start, CIS__IOP_mov2);
     t->last_op = CIS__IOP_mov2;

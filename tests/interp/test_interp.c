@@ -1364,6 +1364,28 @@ static void translator_fuses_f64_accum_branch(void **state) {
   assert_int_equal(EXACT_FUEL("mem", "f64_accum_ne", 19, vi32(16), vf64(2.0), vf64(0.25)).of.u32, 24);
 }
 
+/* An i32.add (i64.add) of a constant whose sum a move copies to a second
+ * local is one op: both locals, the wrap, fuel as the wasm instructions. */
+static void translator_fuses_add_mov(void **state) {
+  (void)state;
+  fx x = open_fx("multi", NULL, 0);
+  cis_instance *in = x.inst;
+  assert_int_equal(count_ops(in, "step_two", "i32_add_si_mov", NULL), 1);
+  assert_int_equal(count_ops(in, "step_two", "mov", NULL), 0);
+  assert_int_equal(count_ops(in, "step_two64", "i64_add_si_mov", NULL), 1);
+  assert_int_equal(count_ops(in, "step_two64", "mov", NULL), 0);
+  assert_int_equal(U32(in, "step_two", vi32(5)), 12 * 1000 + 12);
+  assert_int_equal(U32(in, "step_two", vi32(-8)), (uint32_t)-1 * 1000u + (uint32_t)-1);
+  assert_int_equal(U32(in, "step_two", vi32(0x7ffffffc)), 0x80000003u * 1000u + 0x80000003u);
+  assert_int_equal(U64(in, "step_two64", vi64(1)), 2 * 0x100000002ull);
+  assert_int_equal(U64(in, "step_two64", vi64(-1)), 2 * 0x100000000ull);
+  assert_int_equal(U64(in, "step_two64", vi64(0x7fffffffffffffffll)), 2 * 0x8000000100000000ull);
+  done(&x);
+
+  assert_int_equal(EXACT_FUEL("multi", "step_two", 11, vi32(5)).of.u32, 12012);
+  assert_int_equal(EXACT_FUEL("multi", "step_two64", 11, vi64(1)).of.u64, 2 * 0x100000002ull);
+}
+
 /* An i32.add of a constant into i32.and with a constant is one op:
  * results (the sum wraps before the mask), a tee'd sum not fused, fuel
  * as the wasm instructions. */
@@ -1532,6 +1554,7 @@ int main(void) {
       cmocka_unit_test(translator_fuses_store_step_branch),
       cmocka_unit_test(translator_fuses_add_and),
       cmocka_unit_test(translator_fuses_f64_accum_branch),
+      cmocka_unit_test(translator_fuses_add_mov),
       cmocka_unit_test(translator_drops_wrap_of_narrow_i64),
       cmocka_unit_test(translator_fuses_eqz_add),
       cmocka_unit_test(fuel_counts_wasm_instructions),

@@ -263,4 +263,14 @@
     (i32.wrap_i64 (i64.and (local.get $x) (i64.const 0xffffffff))))
   (func (export "wrap_and33") (param $x i64) (result i32)
     (i32.wrap_i64 (i64.and (local.get $x) (i64.const 0x1ffffffff))))
+  ;; a step kept in two locals (local.tee, then local.set of the tee'd
+  ;; local): the add and the move one op, i32 and i64
+  (func (export "step_two") (param $i i32) (result i32)
+    (local $a i32) (local $b i32)
+    (local.set $b (local.tee $a (i32.add (local.get $i) (i32.const 7))))
+    (i32.add (i32.mul (local.get $a) (i32.const 1000)) (local.get $b)))
+  (func (export "step_two64") (param $i i64) (result i64)
+    (local $a i64) (local $b i64)
+    (local.set $b (local.tee $a (i64.add (local.get $i) (i64.const 0x100000001))))
+    (i64.sub (i64.mul (local.get $a) (i64.const 3)) (local.get $b)))
 )
