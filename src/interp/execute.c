@@ -1246,6 +1246,18 @@ dispatch:
     SL(5).u64 = s_;
     BR_IF_BACK((uint32_t)s_ != P(8), 9);
   })
+  /* the same as f64_add_ld_st for i64 */
+  CASE(i64_add_ld_st) {
+    uint64_t ea = (uint64_t)SL(3).u32 + P(4);
+    if (UNLIKELY(ea + sizeof(uint64_t) > msize)) goto mem_oob;
+    uint64_t b;
+    memcpy(&b, mbase + ea, sizeof b);
+    uint64_t r = SL(2).u64 + b;
+    SL(1).u64 = r;
+    memcpy(mbase + ea, &r, sizeof r);
+    ADV(5);
+    NEXT();
+  }
   CASE(memx) {
     rc = memx(inst->memories[P(5)], P(6), (uint64_t)SL(2).u32 + P(4), &SL(1), &SL(3), P(7));
     if (UNLIKELY(rc != CIS_OK)) goto trapped;

@@ -1684,19 +1684,23 @@ static bool fuse_store_add(tr *t, uint32_t sa, uint32_t b, bool imm, uint32_t d)
   return true;
 }
 
-/* f64.store of v at address a + off, when the last instruction is the
- * f64_add_ld that computed v from the f64 at that same address: it
- * becomes f64_add_ld_st in place (the store adds no code, so a trap,
- * which only the load can raise, keeps the load's module offset). The
- * accumulators as a store leaves them. */
+/* f64.store (i64.store) of v at address a + off, when the last
+ * instruction is the f64_add_ld (i64_add_ld) that computed v from the
+ * value at that same address: it becomes f64_add_ld_st (i64_add_ld_st)
+ * in place (the store adds no code, so a trap, which only the load can
+ * raise, keeps the load's module offset). The accumulators as a store
+ * leaves them. */
 static bool fuse_add_store(tr *t, uint32_t a, uint32_t v, uint32_t off) {
-  if (t->last_op != CIS__IOP_f64_add_ld || t->last_start == NONE || t->last_dest == NONE) return false;
+  int lo = t->last_op;
+  if ((lo != CIS__IOP_f64_add_ld && lo != CIS__IOP_i64_add_ld) || t->last_start == NONE || t->last_dest == NONE)
+    return false;
   const uint32_t *u = &t->code[t->last_dest]; /* d, other, address, offset */
   if (u[0] != v || u[2] != a || u[3] != off || v == a) return false;
-  put_head(t, t->last_start, CIS__IOP_f64_add_ld_st);
+  int id = lo == CIS__IOP_f64_add_ld ? CIS__IOP_f64_add_ld_st : CIS__IOP_i64_add_ld_st;
+  put_head(t, t->last_start, id);
   t->prev_start = t->prev_dest = NONE;
   t->prev_op = -1;
-  t->last_op = CIS__IOP_f64_add_ld_st;
+  t->last_op = id;
   t->last_dest = t->last_dest_any = NONE;
   t->prev_acc_slot = t->acc_slot = UINT32_MAX;
   t->prev_acc_kind = t->acc_kind = ACC_NONE;
@@ -2663,6 +2667,10 @@ static cis_result translate_ins(tr *t, const ins *in) {
       bool add = e->kind == V_ADD;
       uint32_t a = add ? e->local : use(t, t->nvs - 2);
       if (in_acc(t, v, ACC_I)) { /* value from the integer accumulator */
+        if (id == CIS__IOP_st64 && !add && fuse_add_store(t, a, v, in->b)) {
+          pop(t, 2);
+          return CIS_OK;
+        }
         id += M_ACC + (add ? M_ADD : 0);
       } else if (id == CIS__IOP_st64 && in_acc(t, v, ACC_D)) { /* an f64 just computed */
         if (!add && fuse_add_store(t, a, v, in->b)) {

@@ -1364,6 +1364,41 @@ static void translator_fuses_f64_accum_branch(void **state) {
   assert_int_equal(EXACT_FUEL("mem", "f64_accum_ne", 19, vi32(16), vf64(2.0), vf64(0.25)).of.u32, 24);
 }
 
+/* i64.load, i64.add and i64.store back to one address are one op: the
+ * sum in memory (wrapping), the trap at the load's module offset with
+ * nothing written by it (nor by what comes after), fuel exact; a store
+ * to another offset stays apart. */
+static void translator_fuses_i64_add_into_memory(void **state) {
+  (void)state;
+  fx x = open_fx("mem", NULL, 0);
+  cis_instance *in = x.inst;
+  int total = 0;
+  assert_int_equal(count_ops(in, "i64_add_into", "i64_add_ld_st", &total), 1);
+  assert_int_equal(total, 5); /* the fused op, two const32, st8, return */
+  assert_int_equal(count_ops(in, "i64_add_into", "ld64", NULL) + count_ops(in, "i64_add_into", "st64", NULL), 0);
+  assert_int_equal(count_ops(in, "i64_add_moved", "i64_add_ld_st", NULL), 0);
+
+  ok0(in, "store64", ARGS(vi32(4916), vi64(0x7fffffffffffffffll)));
+  assert_int_equal(U32(in, "i64_add_into", vi32(16), vi64(2)), 16);
+  assert_int_equal(I64(in, "load64", vi32(4916)), (int64_t)0x8000000000000001ull);
+  assert_int_equal(byte_at(in, 1), 9);
+  ok0(in, "store64", ARGS(vi32(4924), vi64(5)));
+  assert_int_equal(U32(in, "i64_add_moved", vi32(16), vi64(-1)), 16);
+  assert_int_equal(I64(in, "load64", vi32(4924)), (int64_t)0x8000000000000000ull);
+
+  /* 4 bytes short of the end: the load traps, memory and byte 1 as they were */
+  const uint8_t ld[] = {0x29, 0x03, 0xa4, 0x26};
+  ok0(in, "fill", ARGS(vi32(0), vi32(0), vi32(2)));
+  ok0(in, "fill", ARGS(vi32(65536 - 4), vi32(0x3c), vi32(4)));
+  expect_oob_at(in, "i64_add_into", ARGS(vi32(65536 - 4900 - 4), vi64(1)), ld, sizeof ld);
+  assert_int_equal(byte_at(in, 1), 0);
+  assert_int_equal(byte_at(in, 65536 - 4), 0x3c);
+  assert_int_equal(byte_at(in, 65535), 0x3c);
+  done(&x);
+
+  assert_int_equal(EXACT_FUEL("mem", "i64_add_into", 11, vi32(0), vi64(1)).of.u32, 0);
+}
+
 /* An i32.add (i64.add) of a constant whose sum a move copies to a second
  * local is one op: both locals, the wrap, fuel as the wasm instructions. */
 static void translator_fuses_add_mov(void **state) {
@@ -1554,6 +1589,7 @@ int main(void) {
       cmocka_unit_test(translator_fuses_store_step_branch),
       cmocka_unit_test(translator_fuses_add_and),
       cmocka_unit_test(translator_fuses_f64_accum_branch),
+      cmocka_unit_test(translator_fuses_i64_add_into_memory),
       cmocka_unit_test(translator_fuses_add_mov),
       cmocka_unit_test(translator_drops_wrap_of_narrow_i64),
       cmocka_unit_test(translator_fuses_eqz_add),

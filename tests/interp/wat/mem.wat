@@ -249,4 +249,14 @@
         (f64.add (f64.mul (local.get $x) (local.get $k)) (f64.load offset=4800 (local.get $p))))
       (br_if $l (i32.eq (local.tee $p (i32.add (local.get $p) (i32.const 8))) (i32.const 24))))
     (local.get $p))
+  ;; x added into the i64 at p + 4900 (the load first), one op; then a
+  ;; byte stored, which a trap in it does not reach.
+  (func (export "i64_add_into") (param $p i32) (param $x i64) (result i32)
+    (i64.store offset=4900 (local.get $p) (i64.add (i64.load offset=4900 (local.get $p)) (local.get $x)))
+    (i32.store8 (i32.const 1) (i32.const 9))
+    (local.get $p))
+  ;; the same stored at another offset: not fused
+  (func (export "i64_add_moved") (param $p i32) (param $x i64) (result i32)
+    (i64.store offset=4908 (local.get $p) (i64.add (i64.load offset=4900 (local.get $p)) (local.get $x)))
+    (local.get $p))
 )
