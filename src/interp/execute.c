@@ -182,11 +182,23 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
     ADV((k) + 1);                                         \
     NEXT();                                               \
   } while (0)
+/* A back edge taken, its offset at unit k and its fuel at k+1: the jump
+ * is made before the fuel is charged, and a tick that runs out goes to
+ * tick_back, which dispatches at the target itself. No path joins the
+ * taken one, so gcc aligns no label on it (the padding nops it ran). */
+#define JUMP_BACK(k)                                      \
+  do {                                                    \
+    int64_t cost_ = (int64_t)P((k) + 1);                  \
+    pc += (ptrdiff_t)(int32_t)P(k) + ((k) + HEAD - 1);    \
+    ticks -= cost_;                                       \
+    if (UNLIKELY(ticks < 0)) goto tick_back;              \
+    NEXT();                                               \
+  } while (0)
 /* As BR_IF_BACK with a fuel unit at k+1 in either form; BACK: charged. */
 #define BR_IF_SLOT(c, k, BACK)                            \
   do {                                                    \
     if (c) {                                              \
-      if (BACK) TICK(P((k) + 1));                         \
+      if (BACK) JUMP_BACK(k);                             \
       pc += (ptrdiff_t)(int32_t)P(k) + ((k) + HEAD - 1);  \
       NEXT();                                             \
     }                                                     \
@@ -724,9 +736,9 @@ __attribute__((noinline)) static cis_result memx(cis_memory *mem, uint32_t op, u
  * into locals first: the stores into the frame could alias nf's fields. */
 #define CALLEE_INIT(f)                                                         \
   do {                                                                         \
-    const cis_slot *src_ = nf->init;                                           \
+    const cis_slot *src_ = nf->init, *end_ = src_ + nf->ninit;                \
     cis_slot *dst_ = (f) + nf->nparams;                                        \
-    for (uint32_t i_ = 0, n_ = nf->ninit; i_ < n_; i_++) dst_[i_] = src_[i_];  \
+    while (src_ != end_) *dst_++ = *src_++;                                    \
   } while (0)
 /* Calls g (host or another instance) with its arguments at args, through
  * the runtime, the loop's state written back and read again around it.
@@ -987,11 +999,7 @@ dispatch:
     pc += (ptrdiff_t)(int32_t)P(1) + (1 + HEAD - 1);
     NEXT();
   }
-  CASE(br_back) {
-    TICK(P(2));
-    pc += (ptrdiff_t)(int32_t)P(1) + (1 + HEAD - 1);
-    NEXT();
-  }
+  CASE(br_back) JUMP_BACK(1);
   CASE(br_if) BR_IF(SL(1).u32 != 0, 2);
   CASE(br_if_back) BR_IF_BACK(SL(1).u32 != 0, 2);
   CASE(br_unless) BR_IF(SL(1).u32 == 0, 2);
@@ -1649,13 +1657,14 @@ enter:
     TRAP(CIS_TRAP_STACK);
   }
   TICK(nf->cost);
-  CALLEE_INIT(nfp);
   --rec;
   rec->pc = pc;
   rec->fp = fp;
   rec->fn = cur;
-  fp = nfp;
+  /* cur before the init copy: nf is not live across its loop */
   cur = nf;
+  CALLEE_INIT(nfp);
+  fp = nfp;
   pc = npc;
   NEXT();
 
@@ -1709,6 +1718,11 @@ unwind: { /* pc is the instruction that threw */
 uncaught:
   rc = CIS_EXCEPTION;
   goto leave;
+
+tick_back: /* a back edge's fuel ran out (JUMP_BACK): pc is its target */
+  rc = tick_slow(ex, &ticks);
+  if (rc != CIS_OK) goto leave;
+  NEXT();
 
 mem_oob:
   rc = mem_oob_code();
