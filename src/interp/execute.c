@@ -1516,6 +1516,11 @@ dispatch:
     ADV(4);
     NEXT();
   }
+  CASE(i64_mul_shr_u) {
+    OUT_I64((SL(2).u64 * imm64(&P(3))) >> (P(5) & 63));
+    ADV(6);
+    NEXT();
+  }
   CASE(i64_add_si_mov) {
     uint64_t r_ = SL(2).u64 + imm64(&P(3));
     SL(1).u64 = r_;

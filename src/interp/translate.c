@@ -616,6 +616,7 @@ static void init_prod(uint8_t *prod) {
   for (int k = 0; k < 6; k++) prod[CIS__IOP_i32_shl_xor + k] = prod[CIS__IOP_i64_shl_xor + k] = ACC_I;
   prod[CIS__IOP_i32_add_eqz] = prod[CIS__IOP_i64_add_eqz] = ACC_I;
   prod[CIS__IOP_i32_add_si_mov] = prod[CIS__IOP_i64_add_si_mov] = ACC_I;
+  prod[CIS__IOP_i64_mul_shr_u] = ACC_I;
   for (size_t i = 0; i < CIS_ARRAY_LEN(f64s); i++) prod[f64s[i]] = ACC_D;
 }
 
@@ -1503,6 +1504,7 @@ static bool below_2_32(const tr *t, uint32_t p) {
   if (t->last_dest == NONE || t->vs[p].kind != V_SLOT || t->code[t->last_dest] != slot_of(t, p)) return false;
   const uint32_t *u = &t->code[t->last_dest + 2]; /* the 64-bit immediate, low unit first */
   if (lo == CIS__IOP_i64_shr_u_si || lo == CIS__IOP_i64_shr_u_ai) return (u[0] & 63) >= 32;
+  if (lo == CIS__IOP_i64_mul_shr_u) return (u[2] & 63) >= 32; /* x, imm (2 units), k */
   if (lo == CIS__IOP_i64_and_si || lo == CIS__IOP_i64_and_ai) return u[1] == 0;
   return false;
 }
@@ -1732,6 +1734,21 @@ static void binop(tr *t, const numop *n) {
       put(t, x);
       put(t, k);
       put(t, (uint32_t)imm);
+      pop(t, 2);
+      push_slot(t);
+      return;
+    }
+    /* (x * imm) >> k, the multiply just emitted into this operand's own
+     * slot: one op at the multiply's place */
+    if (n->ss == CIS__IOP_i64_shr_u_ss && (t->last_op == CIS__IOP_i64_mul_si || t->last_op == CIS__IOP_i64_mul_ai) &&
+        last_feeds(t, pa, sa)) {
+      uint32_t x = t->code[t->last_dest + 1];
+      uint64_t m = (uint64_t)t->code[t->last_dest + 2] | (uint64_t)t->code[t->last_dest + 3] << 32;
+      withdraw(t);
+      op_d(t, CIS__IOP_i64_mul_shr_u, d);
+      put(t, x);
+      put64(t, m);
+      put(t, (uint32_t)imm & 63);
       pop(t, 2);
       push_slot(t);
       return;

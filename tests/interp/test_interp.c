@@ -1461,7 +1461,7 @@ static void translator_drops_wrap_of_narrow_i64(void **state) {
   cis_instance *in = x.inst;
   int total = 0;
   assert_int_equal(count_ops(in, "wrap_shr44", "i64_extend_i32_u", &total), 0);
-  assert_int_equal(total, 3); /* i64_mul_si, i64_shr_u_ai, return */
+  assert_int_equal(total, 2); /* i64_mul_shr_u, return */
   assert_int_equal(count_ops(in, "wrap_and32", "i64_extend_i32_u", NULL), 0);
   assert_int_equal(count_ops(in, "wrap_shr31", "i64_extend_i32_u", NULL), 1);
   assert_int_equal(count_ops(in, "wrap_and33", "i64_extend_i32_u", NULL), 1);
@@ -1476,6 +1476,27 @@ static void translator_drops_wrap_of_narrow_i64(void **state) {
 
   assert_int_equal(EXACT_FUEL("multi", "wrap_shr44", 7, vi64(3)).of.u32, (uint32_t)((3 * k) >> 44));
   assert_int_equal(EXACT_FUEL("multi", "wrap_shr31", 5, vi64(-1)).of.u32, 0xffffffffu);
+}
+
+/* An i64.mul by a constant into i64.shr_u by a constant is one op:
+ * results (the product wraps before the shift), a product kept in a
+ * local not fused, fuel as the wasm instructions. */
+static void translator_fuses_mul_shr(void **state) {
+  (void)state;
+  fx x = open_fx("multi", NULL, 0);
+  cis_instance *in = x.inst;
+  int total = 0;
+  uint64_t k = 0x9e3779b97f4a7c15ull, xs[] = {0, 1, 3, 0xffffffffffffffffull, 0x123456789abcdefull};
+  assert_int_equal(count_ops(in, "mul_shr", "i64_mul_shr_u", &total), 1);
+  assert_int_equal(total, 2); /* and return */
+  assert_int_equal(count_ops(in, "mul_shr_tee", "i64_mul_shr_u", NULL), 0);
+  for (size_t i = 0; i < sizeof xs / sizeof xs[0]; i++) {
+    assert_int_equal(U64(in, "mul_shr", vi64((int64_t)xs[i])), (xs[i] * k) >> 7);
+    assert_int_equal(U64(in, "mul_shr_tee", vi64((int64_t)xs[i])), ((xs[i] * k) >> 7) + xs[i] * k);
+  }
+  done(&x);
+
+  assert_int_equal(EXACT_FUEL("multi", "mul_shr", 6, vi64(3)).of.u64, (3 * k) >> 7);
 }
 
 /* ----------------------------------------------------------------- fuel */
@@ -1591,6 +1612,7 @@ int main(void) {
       cmocka_unit_test(translator_fuses_f64_accum_branch),
       cmocka_unit_test(translator_fuses_i64_add_into_memory),
       cmocka_unit_test(translator_fuses_add_mov),
+      cmocka_unit_test(translator_fuses_mul_shr),
       cmocka_unit_test(translator_drops_wrap_of_narrow_i64),
       cmocka_unit_test(translator_fuses_eqz_add),
       cmocka_unit_test(fuel_counts_wasm_instructions),

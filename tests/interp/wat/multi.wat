@@ -273,4 +273,12 @@
     (local $a i64) (local $b i64)
     (local.set $b (local.tee $a (i64.add (local.get $i) (i64.const 0x100000001))))
     (i64.sub (i64.mul (local.get $a) (i64.const 3)) (local.get $b)))
+  ;; (x * k) >> 7: the multiply and the shift one op; a product also
+  ;; kept in a local stays apart
+  (func (export "mul_shr") (param $x i64) (result i64)
+    (i64.shr_u (i64.mul (local.get $x) (i64.const 0x9e3779b97f4a7c15)) (i64.const 7)))
+  (func (export "mul_shr_tee") (param $x i64) (result i64)
+    (local $p i64)
+    (i64.add (i64.shr_u (local.tee $p (i64.mul (local.get $x) (i64.const 0x9e3779b97f4a7c15))) (i64.const 7))
+             (local.get $p)))
 )
