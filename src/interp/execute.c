@@ -1239,9 +1239,10 @@ dispatch:
     if (UNLIKELY(ea + 1 > msize)) goto mem_oob;
     uint8_t v = (uint8_t)SL(2).u64;
     memcpy(mbase + ea, &v, sizeof v);
+    /* no accumulator after it, as the op below */
     uint64_t r_ = (uint32_t)(SL(6).u32 + SL(7).u32);
+    __asm__("" : "+r"(r_)); /* else gcc copies the sum to zero-extend it again */
     SL(5).u64 = r_;
-    iacc = r_;
     BR_IF_BACK((uint32_t)r_ < SL(8).u32, 9);
   }
   CASE(f64_add_ld_st) F64_ADD_ST_AT(ADV(5); NEXT();)
