@@ -1438,6 +1438,14 @@ dispatch:
     ADV(5);
     NEXT();
   }
+  CASE(i32_add2_si) {
+    SL(1).u64 = (uint32_t)(SL(2).u32 + P(3));
+    uint64_t r_ = (uint32_t)(SL(5).u32 + P(6));
+    SL(4).u64 = r_;
+    iacc = r_;
+    ADV(7);
+    NEXT();
+  }
   CASE(i32_add_si_mov) {
     uint64_t r_ = (uint32_t)(SL(2).u32 + P(3));
     SL(1).u64 = r_;

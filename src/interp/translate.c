@@ -533,8 +533,35 @@ static void put_head(tr *t, size_t at, int id) {
   t->code[at + 1] = (uint32_t)(w >> 32);
 }
 
+static inline bool is_add_si(int id) { return id == CIS__IOP_i32_add_si || id == CIS__IOP_i32_add_ai; }
+
+/* Joins the last two instructions when both are i32.adds of constants
+ * (the _si or _ai form, which keeps its operand's slot), nothing between
+ * nor after them: one i32_add2_si, the second's units moved up over its
+ * handler word. Done as the next instruction starts, so that the fusions
+ * that take a single add (a move of its sum, a mask, a store's step)
+ * still see it until then. */
+static void join_adds(tr *t) {
+  /* (not where a try's code range may already end after them) */
+  if (!is_add_si(t->last_op) || !is_add_si(t->prev_op) || t->prev_start == NONE || t->last_start == NONE ||
+      t->last_start != t->prev_start + CIS__IHEAD + 3 || t->ncode != t->last_start + CIS__IHEAD + 3 || t->nhnd)
+    return;
+  uint32_t *u = &t->code[t->last_start];
+  memmove(u, u + CIS__IHEAD, 3 * sizeof *u);
+  t->ncode -= CIS__IHEAD;
+  if (t->ncode < t->low) t->low = t->ncode; /* the next instruction starts here */
+  put_head(t, t->prev_start, CIS__IOP_i32_add2_si);
+  t->last_start = t->prev_start;
+  if (t->last_dest != NONE) t->last_dest = t->last_start + CIS__IHEAD + 3;
+  t->last_dest_any = t->last_start + CIS__IHEAD + 3;
+  t->last_op = CIS__IOP_i32_add2_si;
+  t->prev_start = t->prev_dest = NONE;
+  t->prev_op = -1;
+}
+
 /* Starts an instruction without a destination. */
 static void op(tr *t, int id) {
+  join_adds(t);
   t->prev_start = t->last_start;
   t->prev_dest = t->last_dest_any;
   t->prev_op = t->last_op;
@@ -615,7 +642,7 @@ static void init_prod(uint8_t *prod) {
   for (size_t i = 0; i < CIS_ARRAY_LEN(ints); i++) prod[ints[i]] = ACC_I;
   for (int k = 0; k < 6; k++) prod[CIS__IOP_i32_shl_xor + k] = prod[CIS__IOP_i64_shl_xor + k] = ACC_I;
   prod[CIS__IOP_i32_add_eqz] = prod[CIS__IOP_i64_add_eqz] = ACC_I;
-  prod[CIS__IOP_i32_add_si_mov] = prod[CIS__IOP_i64_add_si_mov] = ACC_I;
+  prod[CIS__IOP_i32_add_si_mov] = prod[CIS__IOP_i64_add_si_mov] = prod[CIS__IOP_i32_add2_si] = ACC_I;
   prod[CIS__IOP_i64_mul_shr_u] = ACC_I;
   for (size_t i = 0; i < CIS_ARRAY_LEN(f64s); i++) prod[f64s[i]] = ACC_D;
 }

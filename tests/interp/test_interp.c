@@ -1499,6 +1499,23 @@ static void translator_fuses_mul_shr(void **state) {
   assert_int_equal(EXACT_FUEL("multi", "mul_shr", 6, vi64(3)).of.u64, (3 * k) >> 7);
 }
 
+/* Two i32.adds of constants in a row are one op: both sums (the second
+ * reads the first's), the 32-bit wrap, fuel as the wasm instructions. */
+static void translator_joins_two_adds(void **state) {
+  (void)state;
+  fx x = open_fx("multi", NULL, 0);
+  cis_instance *in = x.inst;
+  int total = 0;
+  assert_int_equal(count_ops(in, "add_two", "i32_add2_si", &total), 1);
+  assert_int_equal(total, 4); /* i32_mul_si, i32_add_as, return */
+  assert_int_equal(U32(in, "add_two", vi32(7), vi32(0)), 10 * 1000 + 5);
+  assert_int_equal(U32(in, "add_two", vi32(0), vi32(9)), 3 * 1000u + (uint32_t)-2);
+  assert_int_equal(U32(in, "add_two", vi32(0x7ffffffe), vi32(0)), 0x80000001u * 1000u + 0x7ffffffcu);
+  done(&x);
+
+  assert_int_equal(EXACT_FUEL("multi", "add_two", 14, vi32(7), vi32(0)).of.u32, 10005);
+}
+
 /* ----------------------------------------------------------------- fuel */
 
 /* The fuel unit is one wasm instruction: sum_below's body has 19, its loop
@@ -1613,6 +1630,7 @@ int main(void) {
       cmocka_unit_test(translator_fuses_i64_add_into_memory),
       cmocka_unit_test(translator_fuses_add_mov),
       cmocka_unit_test(translator_fuses_mul_shr),
+      cmocka_unit_test(translator_joins_two_adds),
       cmocka_unit_test(translator_drops_wrap_of_narrow_i64),
       cmocka_unit_test(translator_fuses_eqz_add),
       cmocka_unit_test(fuel_counts_wasm_instructions),

@@ -281,4 +281,10 @@
     (local $p i64)
     (i64.add (i64.shr_u (local.tee $p (i64.mul (local.get $x) (i64.const 0x9e3779b97f4a7c15))) (i64.const 7))
              (local.get $p)))
+  ;; two adds of constants in a row, the second reading the first's sum:
+  ;; one op
+  (func (export "add_two") (param $i i32) (param $j i32) (result i32)
+    (local.set $i (i32.add (local.get $i) (i32.const 3)))
+    (local.set $j (i32.add (local.get $i) (i32.const -5)))
+    (i32.add (i32.mul (local.get $i) (i32.const 1000)) (local.get $j)))
 )
