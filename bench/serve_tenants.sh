@@ -41,9 +41,10 @@
 #                 counts their own CPU use against the server)
 #   -B            do not build: use the programs already in BUILD_DIR
 #   -P            registry and KV on PostgreSQL (default: SQLite)
-#   -W            the quiet tenant writes new keys each call (a commit that
-#                 syncs; default: the same two keys and value each time,
-#                 a commit that changes nothing)
+#   -W            the quiet tenant writes other keys each call, 4,000 in
+#                 turn (new rows, then rewrites of rows other calls wrote: a
+#                 commit that changes the table; default: the same two keys
+#                 and value each time, a commit that changes nothing)
 #   -n NODES      1 (default) or 2 servers (2 needs -P)
 #   -s LIST       the noisy scenarios to run, comma-separated, among churn,
 #                 flood and holder (default: all three; alone always runs)
@@ -218,7 +219,7 @@ median() { sort -g | awk '{ a[NR] = $1 } END { if (NR) print (NR % 2 ? a[(NR + 1
 spread() { sort -g | awk '{ a[NR] = $1 } END { if (NR) printf "%.2f (%.2f-%.2f)", (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2), a[1], a[NR] }'; }
 
 declare -A res
-echo "serve_tenants.sh: quiet wrk -t1 -c4 -d${secs}s on kvpair${fresh:+ (new keys each call)}, ${pause} ms between calls; $rounds rounds; $store, $nodes node(s)"
+echo "serve_tenants.sh: quiet wrk -t1 -c4 -d${secs}s on kvpair${fresh:+ (4,000 keys in turn)}, ${pause} ms between calls; $rounds rounds; $store, $nodes node(s)"
 for ((r = 1; r <= rounds; r++)); do
   for sc in $scenarios; do
     noise "$sc"
@@ -257,6 +258,6 @@ report=$out/serve_tenants.md
       'BEGIN { printf "| %s | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %s | %s |\n", s, n, r, a, a / x, b, b / y, c, d }'
   done
   echo
-  echo "($store, $nodes node(s); quiet: 4 connections${fresh:+, new keys each call}, ${pause} ms between calls; noisy clients at nice $nnice; ${hthreads:-?} polling threads; medians of $rounds runs of ${secs}s; $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  echo "($store, $nodes node(s); quiet: 4 connections${fresh:+, 4,000 keys in turn}, ${pause} ms between calls; noisy clients at nice $nnice; ${hthreads:-?} polling threads; medians of $rounds runs of ${secs}s; $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg))"
 } >"$report"
 cat "$report"

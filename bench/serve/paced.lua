@@ -4,15 +4,19 @@
 -- own (about connections * 1000 / PAUSE_MS calls a second) rather than
 -- as fast as the server answers. wrk times a request from its sending,
 -- so the pause is not in the latency. With "fresh" each request's input
--- is new ({"x":"TIME-N"}): a skill that writes keys named by its input
--- (kvpair) then writes new rows each call, a commit that syncs.
+-- names one of 4,000 keys in turn ({"x":"k-N"}), where the default's
+-- names one: a skill that writes keys named by its input (kvpair) then
+-- inserts rows, then rewrites them, over a table of some 8,000 keys (two
+-- a call), which stays under a namespace's default quota of 10,000 keys
+-- however many runs write it.
 --
 --   wrk -s paced.lua URL -- TOKEN PAUSE_MS [fresh]
 wrk.method = "POST"
 wrk.body = '{"x":1}'
 wrk.headers["Content-Type"] = "application/json"
 local pause = 10
-local fresh, stamp, n = false, "", 0
+local fresh, n = false, 0
+local keys = 4000
 
 function init(args)
   if args[1] and args[1] ~= "" then
@@ -20,13 +24,12 @@ function init(args)
   end
   if args[2] then pause = tonumber(args[2]) or pause end
   fresh = args[3] == "fresh"
-  stamp = tostring(os.time())
 end
 
 function request()
   if not fresh then return wrk.format() end
-  n = n + 1
-  return wrk.format(nil, nil, nil, '{"x":"' .. stamp .. "-" .. n .. '"}')
+  n = n % keys + 1
+  return wrk.format(nil, nil, nil, '{"x":"k-' .. n .. '"}')
 end
 
 function delay()
