@@ -521,11 +521,22 @@ static void page_charts_load_from_metrics_without_a_token(void **state) {
        * line: p50, p90 and p99 all near 0 on a scale a slow earlier call
        * stretched, or a later one's line rising through this one's from
        * a first point at its level (two points a second apart on the 5
-       * minutes' axis are one column of pixels). So: a later series whose
-       * values span to within 4 px of this one's span. */
+       * minutes' axis are one column of pixels, and their dots). So: a
+       * series drawn after this one (the page's drawOrder: the latency
+       * chart draws p50 last) whose values span to within 4 px of this
+       * one's span. */
       bool covered = false;
       double lo = px_of(num(s, "min"), ymax, ph), hi = px_of(num(s, "max"), ymax, ph);
-      for (int j = k + 1; j < ns && !covered; j++) {
+      const cJSON *order = cJSON_GetObjectItemCaseSensitive(sum, "drawOrder");
+      assert_int_equal(cJSON_GetArraySize(order), ns);
+      int drawn_at[3] = {0, 0, 0};
+      for (int d = 0; d < ns; d++) {
+        int idx = (int)cJSON_GetArrayItem(order, d)->valuedouble;
+        assert_true(idx >= 0 && idx < ns);
+        drawn_at[idx] = d;
+      }
+      for (int j = 0; j < ns && !covered; j++) {
+        if (drawn_at[j] <= drawn_at[k]) continue;
         const cJSON *o = cJSON_GetArrayItem(series, j);
         double olo = px_of(num(o, "min"), ymax, ph), ohi = px_of(num(o, "max"), ymax, ph);
         covered = olo < hi + 4 && ohi > lo - 4;

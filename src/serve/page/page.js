@@ -370,6 +370,8 @@
     const step = niceStep(max, 4);
     const top = Math.ceil(max / step - 1e-9) * step;
     summary.yMax = top;
+    // Which series is drawn over which (the page's tests read it).
+    summary.drawOrder = spec.drawOrder ? spec.drawOrder.slice() : spec.series.map((_, i) => i);
     const X = (t) => plot.x + ((t - t0) / WINDOW_MS) * plot.w;
     const Y = (v) => plot.y + plot.h - (Math.min(v, top) / top) * plot.h;
 
