@@ -96,7 +96,7 @@ enum {
  * (written once, never changed). */
 typedef struct cis__ifunc {
   _Atomic(const uint32_t *) code; /* first instruction; NULL until translated */
-  const cis_slot *init; /* what slots nparams .. nparams+ninit-1 start with */
+  const cis_slot *init; /* what slots nparams .. nparams+ninit-1 start with (never NULL once translated) */
   uint32_t ninit;       /* declared locals (zero) then constants used in loops */
   uint32_t index;       /* function index in the module (imports included) */
   uint32_t nparams;     /* parameters: slots 0 .. nparams-1 */

@@ -3474,7 +3474,7 @@ static bool publish(cis__icode *ic, const tr *t, const cis__ifunc *d, cis__ifunc
   f->gcmap = d->ngcmap ? gcmap : NULL;
   f->ngcmap = d->ngcmap;
   f->block = init;
-  f->init = d->ninit ? init : NULL;
+  f->init = init; /* never NULL, even with nothing to copy: the copy adds ninit to it */
   f->ninit = d->ninit;
   f->nslots = d->nslots;
   f->cost = d->cost;
