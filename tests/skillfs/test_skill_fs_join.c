@@ -780,22 +780,32 @@ static void a_waiter_for_a_connection_ends_at_its_own_deadline(void **state) {
     if (r_ != CIS_OK) fail_msg("%s:%d: %s -> %s: %s", __FILE__, __LINE__, #x, cis_errname(r_), logs); \
   } while (0)
 
+/* A handle (of tenant `tenant`, NULL: the default) on one database
+ * (spec) for KV and files, unless kv_spec names another, with the
+ * tenant's totals given. */
+static cis_skills *skills_on(const char *home, const char *spec, const char *kv_spec, const char *tenant,
+                             uint64_t kv_keys, uint64_t fs_files, uint64_t fs_bytes) {
+  cis_skills_config c;
+  cis_skills_config_default(&c);
+  c.home = home;
+  c.kv_spec = kv_spec ? kv_spec : spec;
+  c.vfs_db_spec = spec;
+  c.tenant = tenant;
+  c.max_kv_keys = kv_keys;
+  c.max_fs_files = fs_files;
+  c.max_fs_bytes = fs_bytes;
+  cis_skills *s = NULL;
+  if (cis_skills_open(&c, &s) != CIS_OK) fail_msg("cis_skills_open: %s", cis_skills_errmsg(s));
+  return s;
+}
+
 /* A host whose store the skills host opens itself (kv_spec: so the
  * tenant's KV total applies), with the tenant totals given, and skills
  * unit and unit2 (KV namespaces and trees of their own). */
 static cis_skills *totals_open(const char *name, uint64_t kv_keys, uint64_t fs_files, uint64_t fs_bytes) {
   static char home[1024], spec[1200];
   db_home(name, home, sizeof home, spec, sizeof spec);
-  cis_skills_config c;
-  cis_skills_config_default(&c);
-  c.home = home;
-  c.kv_spec = spec;
-  c.vfs_db_spec = spec;
-  c.max_kv_keys = kv_keys;
-  c.max_fs_files = fs_files;
-  c.max_fs_bytes = fs_bytes;
-  cis_skills *s = NULL;
-  if (cis_skills_open(&c, &s) != CIS_OK) fail_msg("cis_skills_open: %s", cis_skills_errmsg(s));
+  cis_skills *s = skills_on(home, spec, NULL, NULL, kv_keys, fs_files, fs_bytes);
   const char *skills[] = {"unit", "unit2"};
   for (int i = 0; i < 2; i++) {
     char extra[256];
@@ -871,23 +881,6 @@ static void tenant_totals_bound_files_and_kv_across_skills(void **state) {
 
 /* The same for a call on handle a, its message shown. */
 #define OK_A(x) OK_RUN(x, cis_skills_errmsg(a))
-
-/* A handle of tenant `tenant` on one database (spec) for KV and files,
- * unless kv_spec names another, with the tenant's totals given. */
-static cis_skills *purge_open(const char *home, const char *spec, const char *kv_spec, const char *tenant,
-                              uint64_t kv_keys, uint64_t fs_files) {
-  cis_skills_config c;
-  cis_skills_config_default(&c);
-  c.home = home;
-  c.kv_spec = kv_spec ? kv_spec : spec;
-  c.vfs_db_spec = spec;
-  c.tenant = tenant;
-  c.max_kv_keys = kv_keys;
-  c.max_fs_files = fs_files;
-  cis_skills *s = NULL;
-  if (cis_skills_open(&c, &s) != CIS_OK) fail_msg("cis_skills_open: %s", cis_skills_errmsg(s));
-  return s;
-}
 
 /* Installs unit.wasm as skill name with KV namespace ns and a db mount
  * /w, granting ns when it is another skill's. */
@@ -973,7 +966,7 @@ static void remove_purge_deletes_what_the_skill_stored(void **state) {
   char home[1024], spec[1200], logs[4096];
   int code = 0;
   db_home("purge", home, sizeof home, spec, sizeof spec);
-  cis_skills *a = purge_open(home, spec, NULL, alice, 2, 2), *b = purge_open(home, spec, NULL, bob, 0, 0);
+  cis_skills *a = skills_on(home, spec, NULL, alice, 2, 2, 0), *b = skills_on(home, spec, NULL, bob, 0, 0, 0);
   purge_install(a, "unit", "unit");
   purge_install(a, "unit2", "unit2");
   purge_install(a, "unit3", "unit2"); /* shares unit2's namespace */
@@ -1040,14 +1033,14 @@ static void remove_purge_with_the_store_down_is_typed(void **state) {
   char home[1024], spec[1200], bad[1300];
   db_home("purge-down", home, sizeof home, spec, sizeof spec);
   snprintf(bad, sizeof bad, "sqlite:%s", home); /* a folder, not a database */
-  cis_skills *a = purge_open(home, spec, NULL, alice, 0, 0);
+  cis_skills *a = skills_on(home, spec, NULL, alice, 0, 0, 0);
   purge_install(a, "unit", "unit");
   int code = 0;
   char logs[4096];
   OK_RUN(totals_write(a, alice, "unit", 1, 1, &code, logs, sizeof logs), logs);
   cis_skills_close(a);
 
-  a = purge_open(home, spec, bad, alice, 0, 0);
+  a = skills_on(home, spec, bad, alice, 0, 0, 0);
   cis_result rc = cis_skills_remove_ex(a, "unit", CIS_SKILLS_REMOVE_PURGE);
   if (rc != CIS_EKV && rc != CIS_EKVDOWN) fail_msg("purge with the store down: %s: %s", cis_errname(rc), cis_skills_errmsg(a));
   if (!strstr(cis_skills_errmsg(a), "skill unit removed, but not all it stored was deleted: kv"))
@@ -1057,9 +1050,24 @@ static void remove_purge_with_the_store_down_is_typed(void **state) {
   cis_skills_close(a);
   assert_true(purge_kv_has(spec, alice, "unit"));
 
-  a = purge_open(home, spec, NULL, alice, 0, 0);
+  a = skills_on(home, spec, NULL, alice, 0, 0, 0);
   OK_A(cis_skills_remove_ex(a, "unit", CIS_SKILLS_REMOVE_PURGE));
   assert_false(purge_kv_has(spec, alice, "unit"));
+  assert_false(purge_tree_has(spec, alice, "unit"));
+
+  /* The files' database out of reach: the KV goes, the tree stays, said. */
+  purge_install(a, "unit", "unit");
+  OK_RUN(totals_write(a, alice, "unit", 1, 1, &code, logs, sizeof logs), logs);
+  cis_skills_close(a);
+  a = skills_on(home, bad, spec, alice, 0, 0, 0);
+  rc = cis_skills_remove_ex(a, "unit", CIS_SKILLS_REMOVE_PURGE);
+  if (rc == CIS_OK || !strstr(cis_skills_errmsg(a), "files (its db tree)"))
+    fail_msg("purge with the files down: %s: %s", cis_errname(rc), cis_skills_errmsg(a));
+  cis_skills_close(a);
+  assert_false(purge_kv_has(spec, alice, "unit"));
+  assert_true(purge_tree_has(spec, alice, "unit"));
+  a = skills_on(home, spec, NULL, alice, 0, 0, 0);
+  OK_A(cis_skills_remove_ex(a, "unit", CIS_SKILLS_REMOVE_PURGE));
   assert_false(purge_tree_has(spec, alice, "unit"));
   cis_skills_close(a);
 
@@ -1067,7 +1075,7 @@ static void remove_purge_with_the_store_down_is_typed(void **state) {
   char never[1300];
   snprintf(never, sizeof never, "sqlite:%s/never.db", home);
   unlink(never + 7); /* an earlier run's */
-  a = purge_open(home, spec, never, alice, 0, 0);
+  a = skills_on(home, spec, never, alice, 0, 0, 0);
   assert_int_equal(cis_skills_remove_ex(a, "unit", CIS_SKILLS_REMOVE_PURGE), CIS_ENOTFOUND);
   struct stat st;
   assert_int_not_equal(stat(never + 7, &st), 0);
