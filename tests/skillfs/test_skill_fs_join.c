@@ -51,6 +51,8 @@
 #include "db/db_txn.h"
 #include "db/db_conn_pg.h"
 #include "kv/kv_call.h"
+#include "skill/registry_internal.h"
+#include "skill/skill_internal.h"
 #include "support/pg_connstr.h"
 #include "support/skill_host.h"
 #include "vfs/vfs_call.h"
@@ -1082,6 +1084,79 @@ static void remove_purge_with_the_store_down_is_typed(void **state) {
   cis_skills_close(a);
 }
 
+/* The handle's registry with one method failing as a database that went
+ * away would (the rest its own). */
+static cis__registry_methods faulty_reg;
+
+static cis_result faulty_skill_each(cis_skills *s, uint64_t until, cis__reg_row_fn fn, void *ctx) {
+  (void)until, (void)fn, (void)ctx;
+  return cis__skills_fail(s, CIS_EREGISTRYDOWN, "registry: the database went away");
+}
+
+static cis_result faulty_setting_put(cis_skills *s, uint64_t until, const char *skill, const char *key, const char *value) {
+  (void)until, (void)skill, (void)key, (void)value;
+  return cis__skills_fail(s, CIS_EREGISTRYDOWN, "registry: the database went away");
+}
+
+/* A purge whose registry fails after the removal (reading the tenant's
+ * skills, or deleting a setting) says what it could not delete and
+ * deletes nothing of what it did not check; run again, it deletes it. */
+static void remove_purge_with_the_registry_failing_is_typed(void **state) {
+  (void)state;
+  const char *alice = uniq("alice-purge-reg");
+  char home[1024], spec[1200], logs[4096];
+  int code = 0;
+  db_home("purge-reg", home, sizeof home, spec, sizeof spec);
+  cis_skills *a = skills_on(home, spec, NULL, alice, 0, 0, 0);
+  const cis__registry_methods *own = a->reg;
+
+  /* The tenant's skills not read: nothing is deleted (another skill might
+   * use the namespace), and the message says why. */
+  purge_install(a, "unit", "unit");
+  OK_RUN(totals_write(a, alice, "unit", 1, 1, &code, logs, sizeof logs), logs);
+  OK_A(cis_skills_setting_set(a, "unit", "colour", "red"));
+  faulty_reg = *own;
+  faulty_reg.skill_each = faulty_skill_each;
+  a->reg = &faulty_reg;
+  cis_result rc = cis_skills_remove_ex(a, "unit", CIS_SKILLS_REMOVE_PURGE);
+  a->reg = own;
+  if (rc != CIS_EREGISTRYDOWN ||
+      !strstr(cis_skills_errmsg(a), "skill unit removed, but not all it stored was deleted: the registry's skills could not be read"))
+    fail_msg("purge with the skills unread: %s: %s", cis_errname(rc), cis_skills_errmsg(a));
+  char *json = NULL;
+  assert_int_equal(cis_skills_show(a, "unit", &json), CIS_ENOTFOUND);
+  assert_true(purge_kv_has(spec, alice, "unit"));
+  assert_true(purge_tree_has(spec, alice, "unit"));
+  OK_A(cis_skills_remove_ex(a, "unit", CIS_SKILLS_REMOVE_PURGE));
+  assert_false(purge_kv_has(spec, alice, "unit"));
+  assert_false(purge_tree_has(spec, alice, "unit"));
+
+  /* A setting not deleted: the KV and the tree go, the settings stay and
+   * the message says so; run again, they go. */
+  purge_install(a, "unit", "unit");
+  OK_RUN(totals_write(a, alice, "unit", 1, 1, &code, logs, sizeof logs), logs);
+  OK_A(cis_skills_setting_set(a, "unit", "colour", "red"));
+  faulty_reg = *own;
+  faulty_reg.setting_put = faulty_setting_put;
+  a->reg = &faulty_reg;
+  rc = cis_skills_remove_ex(a, "unit", CIS_SKILLS_REMOVE_PURGE);
+  a->reg = own;
+  if (rc != CIS_EREGISTRYDOWN || !strstr(cis_skills_errmsg(a), "not all it stored was deleted: settings: registry: the database went away"))
+    fail_msg("purge with the settings kept: %s: %s", cis_errname(rc), cis_skills_errmsg(a));
+  assert_false(purge_kv_has(spec, alice, "unit"));
+  assert_false(purge_tree_has(spec, alice, "unit"));
+  purge_install(a, "unit", "unit"); /* the settings outlived the failed purge */
+  OK_A(cis_skills_settings(a, "unit", &json));
+  if (!strstr(json, "colour")) fail_msg("the setting went: %s", json);
+  free(json);
+  OK_A(cis_skills_remove_ex(a, "unit", CIS_SKILLS_REMOVE_PURGE));
+  purge_install(a, "unit", "unit");
+  OK_A(cis_skills_settings(a, "unit", &json));
+  if (strstr(json, "colour")) fail_msg("the setting outlived the purge run again: %s", json);
+  free(json);
+  cis_skills_close(a);
+}
+
 /* Two calls of one tenant started together: each holds its instance
  * until the other made its own (or a second passed: on SQLite this
  * process's KV calls take turns whole), so both mounts saw room at their
@@ -1207,6 +1282,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(tenant_file_limit_is_exact_under_concurrent_calls),
       cmocka_unit_test(remove_purge_deletes_what_the_skill_stored),
       cmocka_unit_test(remove_purge_with_the_store_down_is_typed),
+      cmocka_unit_test(remove_purge_with_the_registry_failing_is_typed),
   };
   return cmocka_run_group_tests_name(pg ? "join on postgres" : "join on sqlite", tests, NULL, NULL);
 }
