@@ -182,6 +182,14 @@ static void serve_bad_setting_names_source(void **st) {
   expect(r, 2);
   has(r->err, "--http-threads needs a whole number");
   free(r);
+  /* Each tenant total in bytes is a size, as the file's is. */
+  static const char *const byte_flags[] = {"--tenant-max-module-bytes", "--tenant-max-kv-bytes", "--tenant-max-fs-bytes"};
+  for (size_t i = 0; i < 3; i++) {
+    r = serve_once("--listen", "127.0.0.1:0", byte_flags[i], "lots", NULL);
+    expect(r, 2);
+    has(r->err, "needs a size such as 64MiB");
+    free(r);
+  }
   unlink(path_of(home, "config.json"));
 }
 

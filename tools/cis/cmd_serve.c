@@ -29,6 +29,33 @@ static const char *const serve_setting[F_N] = {
     "serve.tenant_max_kv_bytes", "serve.tenant_max_fs_files", "serve.tenant_max_fs_bytes", "serve.lane_workers",
     "serve.tenant_registry_rate", "serve.http_threads"};
 
+/* How a flag's value is written. */
+typedef enum flag_kind_t { KIND_NUMBER, KIND_SIZE, KIND_DURATION } flag_kind_t;
+
+static flag_kind_t flag_kind(int i) {
+  switch (i) {
+  case F_MAX_BODY:
+  case F_MAX_MEMORY:
+  case F_MIN_BODY_RATE:
+  case F_TENANT_MODULE_BYTES:
+  case F_TENANT_KV_BYTES:
+  case F_TENANT_FS_BYTES: return KIND_SIZE;
+  case F_MAX_TIMEOUT:
+  case F_DRAIN:
+  case F_HEAD_TIMEOUT: return KIND_DURATION;
+  default: return KIND_NUMBER;
+  }
+}
+
+/* Parses flag i's value text into *n (bytes, milliseconds or a count). */
+static bool parse_value(int i, const char *text, uint64_t *n) {
+  switch (flag_kind(i)) {
+  case KIND_SIZE: return cis_parse_size(text, n);
+  case KIND_DURATION: return cis_parse_duration_ms(text, n);
+  default: return cis_parse_u64(text, n);
+  }
+}
+
 /* Splits "A,B" (serve.listen) into list, whose items point into text. */
 static bool split_listen(char *text, cli_strlist *list) {
   for (char *p = text, *e; p; p = e) {
@@ -122,17 +149,11 @@ int cli_cmd_serve(int argc, char **argv) {
    * the configuration checks the file's and the environment's (3). */
   for (int i = F_WORKERS; code == CLI_EXIT_OK && i < F_N; i++) {
     uint64_t n;
-    bool ok = !flag[i] || (i == F_MAX_BODY || i == F_MAX_MEMORY || i == F_MIN_BODY_RATE ? cis_parse_size(flag[i], &n)
-                           : i == F_MAX_TIMEOUT || i == F_DRAIN || i == F_HEAD_TIMEOUT ? cis_parse_duration_ms(flag[i], &n)
-                                                                  : cis_parse_u64(flag[i], &n));
-    if (!ok) {
-      fprintf(stderr, "cis serve: %s needs a %s, not \"%s\"\n", opts[i].name,
-              i == F_MAX_BODY || i == F_MAX_MEMORY || i == F_MIN_BODY_RATE ? "size such as 64MiB"
-              : i == F_MAX_TIMEOUT || i == F_DRAIN || i == F_HEAD_TIMEOUT  ? "duration such as 30s"
-                                                                           : "whole number",
-              flag[i]);
-      code = CLI_EXIT_USAGE;
-    }
+    if (!flag[i] || parse_value(i, flag[i], &n)) continue;
+    fprintf(stderr, "cis serve: %s needs a %s, not \"%s\"\n", opts[i].name,
+            flag_kind(i) == KIND_SIZE ? "size such as 64MiB" : flag_kind(i) == KIND_DURATION ? "duration such as 30s" : "whole number",
+            flag[i]);
+    code = CLI_EXIT_USAGE;
   }
   if (code != CLI_EXIT_OK) {
     cli_strlist_free(&listen);
@@ -171,11 +192,7 @@ int cli_cmd_serve(int argc, char **argv) {
   for (int i = F_WORKERS; i < F_N; i++) {
     const char *t = cli_config_value(cfg, serve_setting[i]);
     if (!t) continue;
-    if (i == F_MAX_BODY || i == F_MAX_MEMORY || i == F_MIN_BODY_RATE || i == F_TENANT_MODULE_BYTES ||
-        i == F_TENANT_KV_BYTES || i == F_TENANT_FS_BYTES)
-      cis_parse_size(t, &v[i]);
-    else if (i == F_MAX_TIMEOUT || i == F_DRAIN || i == F_HEAD_TIMEOUT) cis_parse_duration_ms(t, &v[i]);
-    else cis_parse_u64(t, &v[i]);
+    parse_value(i, t, &v[i]);
   }
   if (!v[F_WORKERS] || v[F_WORKERS] > 1024 || !v[F_QUEUE] || v[F_QUEUE] > 1000000 || !v[F_MAX_CONN] ||
       v[F_MAX_CONN] > 65536 || v[F_TENANT_CONC] > 1000000 || !v[F_MAX_BODY] || v[F_MAX_BODY] > SIZE_MAX ||
