@@ -218,16 +218,21 @@ median() { sort -g | awk '{ a[NR] = $1 } END { if (NR) print (NR % 2 ? a[(NR + 1
 # "median (lowest-highest)" of one number a line, two decimals.
 spread() { sort -g | awk '{ a[NR] = $1 } END { if (NR) printf "%.2f (%.2f-%.2f)", (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2), a[1], a[NR] }'; }
 
+# A counter of the noisy tenant's node's /metrics.
+metric() { curl -s -m 5 "$nbase/metrics" | sed -n "s/^$1 \([0-9]*\)\$/\1/p"; }
+
 declare -A res
 echo "serve_tenants.sh: quiet wrk -t1 -c4 -d${secs}s on kvpair${fresh:+ (4,000 keys in turn)}, ${pause} ms between calls; $rounds rounds; $store, $nodes node(s)"
 for ((r = 1; r <= rounds; r++)); do
   for sc in $scenarios; do
+    lane0=$(metric cis_pool_lane_total)
     noise "$sc"
     sleep 0.5
     f=$tmp/$sc-$r.out
     wrk -t1 -c4 -d "${secs}s" --timeout 5s --latency -s "$here/serve/paced.lua" "$base/v1/skills/kvpair/invoke" \
       -- "$qtok" "$pause" $fresh >"$f" 2>&1 || { echo "serve_tenants.sh: wrk failed ($sc)" >&2; cat "$f" >&2; exit 1; }
     stop_noisy "$sc"
+    lane=$(($(metric cis_pool_lane_total) - ${lane0:-0}))
     nr=$(noisy_rate "$sc")
     res[${sc}_noisy]+="${nr:-0}"$'\n'
     p50=$(pct_ms "$f" 50%) p99=$(pct_ms "$f" 99%)
@@ -240,8 +245,8 @@ for ((r = 1; r <= rounds; r++)); do
     res[${sc}_q50]+=$(awk -v a="$p50" -v x="$r50" 'BEGIN { print a / x }')$'\n'
     res[${sc}_q99]+=$(awk -v a="$p99" -v x="$r99" 'BEGIN { print a / x }')$'\n'
     res[${sc}_rps]+="$rps"$'\n'
-    printf '  %-7s round %d: quiet %8.0f calls/s  p50 %8.2f ms  p99 %8.2f ms  non-2xx %s  noisy %s/s\n' "$sc" \
-      "$r" "$rps" "$p50" "$p99" "${bad:-0}" "${nr:-0}"
+    printf '  %-7s round %d: quiet %8.0f calls/s  p50 %8.2f ms  p99 %8.2f ms  non-2xx %s  noisy %s/s  on the lane %s\n' \
+      "$sc" "$r" "$rps" "$p50" "$p99" "${bad:-0}" "${nr:-0}" "$lane"
   done
 done
 
