@@ -345,6 +345,16 @@ WASM_TRUNCS(AOT_TRUNC)
 #define AOT_REGS 0
 #endif
 #endif
+/* The entry's and the loop's checks as `asm inline`: gcc weighs the asm
+ * as the smallest for its inlining, where it counts a plain asm's lines,
+ * the out-of-line slow paths' too, so that a small function (a leaf of
+ * fib's recursion, inlined into itself by wasm2c's gcc) looked too big
+ * to inline. */
+#if defined(__GNUC__) && __GNUC__ >= 9
+#define AOT_ASM_CHECKS __asm__ inline volatile
+#else
+#define AOT_ASM_CHECKS __asm__ volatile
+#endif
 #if AOT_REGS && defined(__x86_64__)
 register int64_t aot_tk __asm__("r15");
 #elif AOT_REGS
@@ -457,7 +467,7 @@ __asm__(".pushsection .text.aot_tramp,\"ax\",@progbits\n"
 /* Through aot_tick_entry (below), which also writes the counter back
  * and reads it again, as a function's entry does. */
 #define AOT_TICK_LOOP(c)                                                       \
-  __asm__ volatile("lea -128(%%rsp), %%rsp\n\tcall aot_tick_entry\n\t"       \
+  AOT_ASM_CHECKS("lea -128(%%rsp), %%rsp\n\tcall aot_tick_entry\n\t"         \
                    "lea 128(%%rsp), %%rsp"                                     \
                    : "+r"(aot_tk)                                              \
                    : "D"(c)                                                    \
@@ -528,7 +538,7 @@ __asm__(".pushsection .text.aot_tramp,\"ax\",@progbits\n"
         ".popsection\n");
 #define AOT_ENTER_ASM(c, fi, SP)                                               \
   do {                                                                         \
-    __asm__ volatile("cmpq $0, %[dr]\n\t"                                      \
+    AOT_ASM_CHECKS("cmpq $0, %[dr]\n\t"                                        \
                      "jle 3f\n\t" SP "subq $1, %[tk]\n\t"                      \
                      "js 2f\n"                                                 \
                      "1:\n"                                                    \

@@ -169,7 +169,11 @@ static uint64_t pad_of(uint64_t n) { return (PAD - n % PAD) % PAD; }
 /* Largest object accepted from the cache or the compiler. */
 #define MAX_OBJECT (1u << 30)
 
-/* The flags: -O2 (docs/aot.md has the measurements); -fno-math-errno
+/* The flags: -O2 (docs/aot.md has the measurements), with -O3's limit
+ * on the size of a function gcc inlines unasked (30, not 15): a
+ * function's entry checks make it some 10 larger than the same C
+ * without them, so that small functions native code would inline (a
+ * recursion's leaf into itself) were not; -fno-math-errno
  * lets sqrt and rounding inline; -fsignaling-nans and -ffp-contract=off
  * keep float semantics exact (GCC otherwise folds -0 - x into -x and
  * x * 1 into x, which do not quiet a signalling NaN, and may fuse a
@@ -197,7 +201,8 @@ static uint64_t pad_of(uint64_t n) { return (PAD - n % PAD) % PAD; }
  * describe function the ELF entry point, which is how cis's own loader
  * (elf.c) finds it without a symbol table. */
 static const char CFLAGS[] =
-    "-O2 -fPIC -shared -fno-math-errno -fsignaling-nans -ffp-contract=off -fno-tree-loop-distribute-patterns "
+    "-O2 --param max-inline-insns-auto=30 "
+    "-fPIC -shared -fno-math-errno -fsignaling-nans -ffp-contract=off -fno-tree-loop-distribute-patterns "
     "-fno-plt -w "
     "-nostartfiles -Wl,-z,noseparate-code -Wl,-z,norelro -Wl,-e,cis_aot_describe";
 
