@@ -170,10 +170,11 @@ static uint64_t pad_of(uint64_t n) { return (PAD - n % PAD) % PAD; }
 #define MAX_OBJECT (1u << 30)
 
 /* The flags: -O2 (docs/aot.md has the measurements), with -O3's limit
- * on the size of a function gcc inlines unasked (30, not 15): a
- * function's entry checks make it some 10 larger than the same C
- * without them, so that small functions native code would inline (a
- * recursion's leaf into itself) were not; -fno-math-errno
+ * on the size of a function gcc inlines unasked (30, not 15): the
+ * entry and loop checks add to a function's size in gcc's estimate, so
+ * that small functions native code would inline (a recursion into
+ * itself) were not (bench/NOTES.md, "Small functions inlined");
+ * -fno-math-errno
  * lets sqrt and rounding inline; -fsignaling-nans and -ffp-contract=off
  * keep float semantics exact (GCC otherwise folds -0 - x into -x and
  * x * 1 into x, which do not quiet a signalling NaN, and may fuse a
