@@ -205,6 +205,19 @@ static void health_and_metrics_need_no_token(void **state) {
   assert_non_null(strstr(ct, "text/plain"));
   assert_non_null(strstr(r.body, "cis_calls_total 1\n"));
   assert_non_null(strstr(r.body, "cis_call_duration_seconds_bucket{le=\"+Inf\"} 1\n"));
+  /* Buckets from 100 us, cumulative. */
+  static const char *const les[] = {"0.0001", "0.00025", "0.0005", "0.001", "0.005", "30", "+Inf"};
+  unsigned long long prev = 0;
+  for (size_t i = 0; i < sizeof les / sizeof *les; i++) {
+    char name[96];
+    snprintf(name, sizeof name, "cis_call_duration_seconds_bucket{le=\"%s\"} ", les[i]);
+    const char *at = strstr(r.body, name);
+    if (!at) fail_msg("no bucket %s", les[i]);
+    unsigned long long n = strtoull(at + strlen(name), NULL, 10);
+    assert_true(n >= prev && n <= 1);
+    prev = n;
+  }
+  assert_int_equal(prev, 1);
   assert_non_null(strstr(r.body, "cis_pool_workers 2\n"));
   assert_non_null(strstr(r.body, "cis_queue_capacity 4\n"));
   assert_non_null(strstr(r.body, "cis_queue_length 0\n"));
