@@ -396,6 +396,10 @@ static bool wait_quota(cis__pool_job *j, bool set) {
 
 /* Starts p (2 workers, hand-offs by CPU time only) and readies gj to run
  * a guest g that spins with no deadline. */
+/* The guest of the test that runs, so that its teardown can end a
+ * failed test's call (it spins with no deadline). */
+static guest *g_guest;
+
 static void start_with_guest(cis__pool *p, guest *g, guest_job *gj) {
   cis__pool_config c = {.workers = 2, .queue = 4, .owner_cap = 10, .long_max = 4,
                         .blocked_after_ns = 3600ull * 1000000000ull};
@@ -405,6 +409,7 @@ static void start_with_guest(cis__pool *p, guest *g, guest_job *gj) {
   cis_limits_default(&l);
   l.timeout_ms = 0;
   assert_true(guest_new(g, "interp", &l));
+  g_guest = g;
   memset(gj, 0, sizeof *gj);
   gj->p = p;
   gj->g = g;
@@ -423,6 +428,7 @@ static void stop_with_guest(cis__pool *p, guest *g, guest_job *gj) {
   assert_true(wait_threads_settled(p, 2));
   cis__pool_stop(p);
   g_running = NULL;
+  g_guest = NULL;
   guest_free(g);
   pthread_cond_destroy(&gj->pj.cv);
 }
@@ -470,6 +476,41 @@ static void long_guest_call_is_throttled_while_short_calls_run(void **state) {
   assert_false(atomic_load(&g.done));
   stop_with_guest(&p, &g, &gj);
   pthread_cond_destroy(&blocked.pj.cv);
+}
+
+/* Short calls of some microseconds every 2 ms, each beginning and ending
+ * between two of the watch's looks (once a millisecond), are short work
+ * all the same: the long guest call's quota, once set, holds while they
+ * come (lifted, the long call would run free at full priority for its
+ * scheduler slice, milliseconds a short call woken onto its CPU waits). */
+static void quota_holds_under_short_calls_between_the_watchs_looks(void **state) {
+  (void)state;
+  static cis__pool p;
+  static guest g;
+  static guest_job gj;
+  start_with_guest(&p, &g, &gj);
+  pthread_mutex_lock(&mu);
+  assert_int_equal(cis__pool_submit(&p, &gj.pj), CIS__POOL_ADMITTED);
+  pthread_mutex_unlock(&mu);
+  assert_true(wait_count(&p.handoffs, true, 1)); /* long: its slot went to a fresh thread */
+  enum { CALLS = 150 };
+  static test_job quick[CALLS];
+  int set_at = -1, unset_after = 0;
+  for (int i = 0; i < CALLS; i++) {
+    job_init(&quick[i], run_short, NULL);
+    pthread_mutex_lock(&mu);
+    assert_int_equal(cis__pool_submit(&p, &quick[i].pj), CIS__POOL_ADMITTED);
+    assert_true(wait_done(&quick[i]));
+    pthread_mutex_unlock(&mu);
+    nap_ms(2);
+    bool set = quota_of(&gj.pj) != 0;
+    if (set && set_at < 0) set_at = i;
+    else if (!set && set_at >= 0) unset_after++;
+  }
+  if (set_at < 0 || set_at > 20 || unset_after)
+    fail_msg("quota first set after short call %d, then lifted at %d of the later looks", set_at, unset_after);
+  stop_with_guest(&p, &g, &gj);
+  for (int i = 0; i < CALLS; i++) pthread_cond_destroy(&quick[i].pj.cv);
 }
 
 /* A job that attaches the guest's instance, as a call does at its start,
@@ -523,6 +564,7 @@ static void release_attached(guest_job *gj, test_job *blocked) {
 static void stop_attached(cis__pool *p, guest *g, guest_job *gj, test_job *blocked) {
   cis__pool_stop(p);
   g_running = NULL;
+  g_guest = NULL;
   guest_free(g);
   pthread_cond_destroy(&gj->pj.cv);
   if (blocked) pthread_cond_destroy(&blocked->pj.cv);
@@ -1303,8 +1345,10 @@ static int teardown(void **state) {
   assert_true(r == 0 || r == EPERM); /* EPERM: not held, as after a pass */
   gate_set(true);
   atomic_store(&spin_gate_open, true);
+  if (g_guest) cis_instance_cancel(g_guest->inst); /* a failed test's call */
   if (g_running) cis__pool_stop(g_running);
   g_running = NULL;
+  g_guest = NULL;
   return 0;
 }
 
@@ -1335,6 +1379,7 @@ int main(void) {
       cmocka_unit_test_teardown(quota_pause_ends_at_cancel, teardown),
       cmocka_unit_test_teardown(quota_lifted_lets_the_call_run_on, teardown),
       cmocka_unit_test_teardown(long_guest_call_is_throttled_while_short_calls_run, teardown),
+      cmocka_unit_test_teardown(quota_holds_under_short_calls_between_the_watchs_looks, teardown),
       cmocka_unit_test_teardown(long_guest_call_is_throttled_while_short_calls_run_inline, teardown),
   };
   return cmocka_run_group_tests_name("serve_pool", tests, NULL, NULL);
