@@ -120,6 +120,13 @@ static void job_init(test_job *j, void (*run)(cis__pool_job *), cis__pool_owner 
   pthread_cond_init(&j->pj.cv, NULL);
 }
 
+/* Queues j on p (taking mu), which must admit it. */
+static void submit_admitted(cis__pool *p, cis__pool_job *j) {
+  pthread_mutex_lock(&mu);
+  assert_int_equal(cis__pool_submit(p, j), CIS__POOL_ADMITTED);
+  pthread_mutex_unlock(&mu);
+}
+
 /* Under mu: waits until j is done, at most BOUND_MS; whether it is. */
 static bool wait_done(test_job *j) {
   struct timespec until;
@@ -438,9 +445,7 @@ static void stop_with_guest(cis__pool *p, guest *g, guest_job *gj) {
 static void short_call_holds_a_worker(cis__pool *p, test_job *blocked) {
   gate_set(false);
   job_init(blocked, run_blocked, NULL);
-  pthread_mutex_lock(&mu);
-  assert_int_equal(cis__pool_submit(p, &blocked->pj), CIS__POOL_ADMITTED);
-  pthread_mutex_unlock(&mu);
+  submit_admitted(p, &blocked->pj);
   assert_true(wait_ran(blocked, 1));
 }
 
@@ -457,9 +462,7 @@ static void long_guest_call_is_throttled_while_short_calls_run(void **state) {
   start_with_guest(&p, &g, &gj);
   static test_job blocked;
   short_call_holds_a_worker(&p, &blocked);
-  pthread_mutex_lock(&mu);
-  assert_int_equal(cis__pool_submit(&p, &gj.pj), CIS__POOL_ADMITTED);
-  pthread_mutex_unlock(&mu);
+  submit_admitted(&p, &gj.pj);
   assert_true(wait_count(&p.throttled, true, 1));
   assert_true(wait_asleep(&g.tid));
   assert_int_equal(getpriority(PRIO_PROCESS, (id_t)atomic_load(&g.tid)), g_nice0);
@@ -489,9 +492,7 @@ static void quota_holds_under_short_calls_between_the_watchs_looks(void **state)
   static guest g;
   static guest_job gj;
   start_with_guest(&p, &g, &gj);
-  pthread_mutex_lock(&mu);
-  assert_int_equal(cis__pool_submit(&p, &gj.pj), CIS__POOL_ADMITTED);
-  pthread_mutex_unlock(&mu);
+  submit_admitted(&p, &gj.pj);
   assert_true(wait_count(&p.handoffs, true, 1)); /* long: its slot went to a fresh thread */
   enum { CALLS = 150 };
   static test_job quick[CALLS];
@@ -667,9 +668,7 @@ static void long_guest_call_is_throttled_while_short_calls_run_inline(void **sta
   static guest g;
   static guest_job gj;
   start_with_guest(&p, &g, &gj);
-  pthread_mutex_lock(&mu);
-  assert_int_equal(cis__pool_submit(&p, &gj.pj), CIS__POOL_ADMITTED);
-  pthread_mutex_unlock(&mu);
+  submit_admitted(&p, &gj.pj);
   /* Alone, it runs free. */
   for (int i = 0; i < BOUND_MS / 5 && !atomic_load(&g.tid); i++) nap_ms(5);
   nap_ms(100);
@@ -757,9 +756,7 @@ static void waiting_call_is_handed_off_never_lowered(void **state) {
   start(&p, 1, 4, 100, 4);
   static test_job blocked, quick;
   job_init(&blocked, run_blocked, NULL);
-  pthread_mutex_lock(&mu);
-  assert_int_equal(cis__pool_submit(&p, &blocked.pj), CIS__POOL_ADMITTED);
-  pthread_mutex_unlock(&mu);
+  submit_admitted(&p, &blocked.pj);
   assert_true(wait_ran(&blocked, 1));
   assert_true(wait_count(&p.nlong, false, 1));
   pthread_mutex_lock(&mu);
@@ -795,9 +792,7 @@ static void handed_off_call_that_starts_to_spin_is_lowered(void **state) {
   start(&p, 1, 4, 100, 4);
   static test_job j;
   job_init(&j, run_block_then_spin, NULL);
-  pthread_mutex_lock(&mu);
-  assert_int_equal(cis__pool_submit(&p, &j.pj), CIS__POOL_ADMITTED);
-  pthread_mutex_unlock(&mu);
+  submit_admitted(&p, &j.pj);
   assert_true(wait_count(&p.nlong, false, 1));
   pthread_mutex_lock(&mu);
   assert_int_equal(p.demoted, 0);

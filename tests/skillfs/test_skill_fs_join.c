@@ -1098,28 +1098,39 @@ static cis_result faulty_setting_put(cis_skills *s, uint64_t until, const char *
   return cis__skills_fail(s, CIS_EREGISTRYDOWN, "registry: the database went away");
 }
 
+/* Installs unit for the tenant of a, with a key, a file and a setting,
+ * then purges it through a registry that fails to delete a setting
+ * (settings) or else to read the tenant's skills, the rest a's own (own);
+ * gives the purge's result. */
+static cis_result purge_failing(cis_skills *a, const char *tenant, const cis__registry_methods *own, bool settings) {
+  char logs[4096];
+  int code = 0;
+  purge_install(a, "unit", "unit");
+  OK_RUN(totals_write(a, tenant, "unit", 1, 1, &code, logs, sizeof logs), logs);
+  OK_A(cis_skills_setting_set(a, "unit", "colour", "red"));
+  faulty_reg = *own;
+  if (settings) faulty_reg.setting_put = faulty_setting_put;
+  else faulty_reg.skill_each = faulty_skill_each;
+  a->reg = &faulty_reg;
+  cis_result rc = cis_skills_remove_ex(a, "unit", CIS_SKILLS_REMOVE_PURGE);
+  a->reg = own;
+  return rc;
+}
+
 /* A purge whose registry fails after the removal (reading the tenant's
  * skills, or deleting a setting) says what it could not delete and
  * deletes nothing of what it did not check; run again, it deletes it. */
 static void remove_purge_with_the_registry_failing_is_typed(void **state) {
   (void)state;
   const char *alice = uniq("alice-purge-reg");
-  char home[1024], spec[1200], logs[4096];
-  int code = 0;
+  char home[1024], spec[1200];
   db_home("purge-reg", home, sizeof home, spec, sizeof spec);
   cis_skills *a = skills_on(home, spec, NULL, alice, 0, 0, 0);
   const cis__registry_methods *own = a->reg;
 
   /* The tenant's skills not read: nothing is deleted (another skill might
    * use the namespace), and the message says why. */
-  purge_install(a, "unit", "unit");
-  OK_RUN(totals_write(a, alice, "unit", 1, 1, &code, logs, sizeof logs), logs);
-  OK_A(cis_skills_setting_set(a, "unit", "colour", "red"));
-  faulty_reg = *own;
-  faulty_reg.skill_each = faulty_skill_each;
-  a->reg = &faulty_reg;
-  cis_result rc = cis_skills_remove_ex(a, "unit", CIS_SKILLS_REMOVE_PURGE);
-  a->reg = own;
+  cis_result rc = purge_failing(a, alice, own, false);
   if (rc != CIS_EREGISTRYDOWN ||
       !strstr(cis_skills_errmsg(a), "skill unit removed, but not all it stored was deleted: the registry's skills could not be read"))
     fail_msg("purge with the skills unread: %s: %s", cis_errname(rc), cis_skills_errmsg(a));
@@ -1133,14 +1144,7 @@ static void remove_purge_with_the_registry_failing_is_typed(void **state) {
 
   /* A setting not deleted: the KV and the tree go, the settings stay and
    * the message says so; run again, they go. */
-  purge_install(a, "unit", "unit");
-  OK_RUN(totals_write(a, alice, "unit", 1, 1, &code, logs, sizeof logs), logs);
-  OK_A(cis_skills_setting_set(a, "unit", "colour", "red"));
-  faulty_reg = *own;
-  faulty_reg.setting_put = faulty_setting_put;
-  a->reg = &faulty_reg;
-  rc = cis_skills_remove_ex(a, "unit", CIS_SKILLS_REMOVE_PURGE);
-  a->reg = own;
+  rc = purge_failing(a, alice, own, true);
   if (rc != CIS_EREGISTRYDOWN || !strstr(cis_skills_errmsg(a), "not all it stored was deleted: settings: registry: the database went away"))
     fail_msg("purge with the settings kept: %s: %s", cis_errname(rc), cis_skills_errmsg(a));
   assert_false(purge_kv_has(spec, alice, "unit"));
