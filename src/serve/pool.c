@@ -218,12 +218,15 @@ static uint64_t rate_units(uint64_t ns_per_s) {
 void cis__pool_remote(cis__pool *p, const cis__pool_remote_use *u, size_t n) {
   for (cis__pool_owner *o = atomic_load(&p->owners); o; o = atomic_load_explicit(&o->all_next, memory_order_relaxed))
     atomic_store_explicit(&o->remote, 0, memory_order_relaxed);
-  unsigned others = 0;
+  uint64_t gen = atomic_load_explicit(&p->remote_gen, memory_order_relaxed) + 1;
+  unsigned others = 0, calling = 0;
   uint64_t sum = 0;
   for (size_t i = 0; i < n; i++) {
     uint64_t units = rate_units(u[i].cpu_ns_per_s);
     if (!units) units = 1; /* active there: counted, if not weighed */
     cis__pool_owner *o = u[i].owner;
+    calling += u[i].calling;
+    if (o && u[i].calling) atomic_store_explicit(&o->remote_calling_gen, gen, memory_order_relaxed);
     /* One with no job here yet is not reviewed (not listed): counted
      * among the others until it has. */
     if (o && o != &p->own && atomic_load_explicit(&o->listed, memory_order_acquire)) {
@@ -235,6 +238,23 @@ void cis__pool_remote(cis__pool *p, const cis__pool_remote_use *u, size_t n) {
   }
   atomic_store_explicit(&p->remote_only, others, memory_order_relaxed);
   atomic_store_explicit(&p->remote_only_sum, sum, memory_order_relaxed);
+  atomic_store_explicit(&p->remote_calling, calling, memory_order_relaxed);
+  atomic_store_explicit(&p->remote_at, n ? cis__now_ns() : 0, memory_order_relaxed);
+  atomic_store_explicit(&p->remote_gen, gen, memory_order_release); /* last: the owners' marks are in */
+}
+
+/* Whether owner o began calls on the other nodes lately. */
+static bool owner_calls_elsewhere(cis__pool *p, const cis__pool_owner *o) {
+  uint64_t gen = atomic_load_explicit(&p->remote_gen, memory_order_acquire);
+  return o && gen && atomic_load_explicit(&o->remote_calling_gen, memory_order_relaxed) == gen;
+}
+
+/* The tenants that began calls on the other nodes lately, as of now:
+ * none once the figures are CIS__POOL_REMOTE_FRESH_NS old. */
+static unsigned remote_calling(cis__pool *p, uint64_t now) {
+  uint64_t at = atomic_load_explicit(&p->remote_at, memory_order_relaxed);
+  if (!at || now < at || now - at >= CIS__POOL_REMOTE_FRESH_NS) return 0;
+  return atomic_load_explicit(&p->remote_calling, memory_order_relaxed);
 }
 
 /* Under mu: an owner changed sides: every waiting thread looks again. */
@@ -303,6 +323,7 @@ static void *worker_main(void *arg) {
     p->running++;
     p->lane_runs += w->lane;
     j->on = w;
+    w->owner = j->owner ? j->owner : &p->own;
     w->long_cpu = w->throttled = false;
     atomic_store(&w->had_inst, false);
     w->since = cis__now_ns();
@@ -420,17 +441,32 @@ static void set_quota(cis__pool *p, cis__pool_thread *w, unsigned q) {
  * of one CPU while short calls run or wait (on a worker, or inline on a
  * polling thread), and until
  * CIS__POOL_LIFT_AFTER_NS after the last one; they run free otherwise. */
+/* Under mu: counts thread w's call among the long ones of this round of
+ * set_quotas: *mine is how many of their owners (each once) began calls
+ * on other nodes lately. */
+static void count_long(cis__pool *p, const cis__pool_thread *w, unsigned *nlong, unsigned *mine) {
+  (*nlong)++;
+  cis__pool_owner *o = w->owner;
+  if (!o || o->quota_round == p->quota_rounds) return;
+  o->quota_round = p->quota_rounds;
+  if (owner_calls_elsewhere(p, o)) (*mine)++;
+}
+
 static void set_quotas(cis__pool *p, uint64_t now) {
-  unsigned nlong = 0;
+  unsigned nlong = 0, mine = 0;
   bool short_work = p->queued > 0;
+  p->quota_rounds++;
   for (unsigned i = 0; i < p->nslots; i++) {
     cis__pool_thread *w = p->slot[i];
     if (!w || !w->since || w->retired) continue;
-    if (w->long_cpu && w->attached) nlong++;
+    if (w->long_cpu && w->attached) count_long(p, w, &nlong, &mine);
     else if (!w->long_cpu) short_work = true;
   }
   for (cis__pool_thread *t = p->longs; t; t = t->next)
-    if (!t->exited && t->long_cpu && t->attached) nlong++;
+    if (!t->exited && t->long_cpu && t->attached) count_long(p, t, &nlong, &mine);
+  /* Another tenant's calls on another node than the long calls' owners'
+   * (cis__pool_remote). */
+  if (remote_calling(p, now) > mine) short_work = true;
   if (short_work || p->inlined) p->short_seen = now;
   uint64_t in = atomic_load_explicit(&p->inline_seen, memory_order_relaxed);
   if (in > p->short_seen && in <= now) p->short_seen = in;
@@ -723,9 +759,6 @@ cis__pool_admit cis__pool_enter_inline(cis__pool *p, cis__pool_job *j) {
     return CIS__POOL_FULL;
   }
   atomic_fetch_add_explicit(&p->inline_runs, 1, memory_order_relaxed);
-  /* A short call too: the long calls' quota holds while such calls come
-   * (set_quotas), though no worker ever runs them. */
-  atomic_store_explicit(&p->inline_seen, cis__now_ns(), memory_order_relaxed);
   owner_begins(p, o);
   j->done = false;
   j->on = NULL;
@@ -743,6 +776,12 @@ static void charge_inline(cis__pool *p, cis__pool_job *j) {
 
 void cis__pool_leave_inline(cis__pool *p, cis__pool_job *j) {
   charge_inline(p, j);
+  /* A short call too: the long calls' quota holds while such calls come
+   * (set_quotas), though no worker ever runs them. Counted at its end, as
+   * a worker's short call is: one that moves to a worker (it waits, or
+   * runs long) is not short, and counted at its start it held its own
+   * quota once it turned long, the only call running. */
+  atomic_store_explicit(&p->inline_seen, cis__now_ns(), memory_order_relaxed);
   atomic_fetch_sub(&(j->owner ? j->owner : &p->own)->active, 1);
   atomic_fetch_sub(&p->inlined, 1);
   j->done = true; /* read by the same thread (the job never left it) */
@@ -781,7 +820,10 @@ static bool short_work_beside(cis__pool *p, cis__pool_thread *w) {
   uint64_t ended = atomic_load_explicit(&p->short_ended, memory_order_relaxed);
   uint64_t in = atomic_load_explicit(&p->inline_seen, memory_order_relaxed);
   uint64_t now = cis__now_ns(); /* after them: neither is later */
-  return (ended && now - ended < CIS__POOL_LIFT_AFTER_NS) || (in && now - in < CIS__POOL_LIFT_AFTER_NS);
+  if ((ended && now - ended < CIS__POOL_LIFT_AFTER_NS) || (in && now - in < CIS__POOL_LIFT_AFTER_NS)) return true;
+  /* Or another tenant's calls on another node (w's owner is set under mu
+   * before its job runs, on this thread). */
+  return remote_calling(p, now) > (unsigned)owner_calls_elsewhere(p, w->owner);
 }
 
 /* Without mu: the quota of a call that starts beside short calls. */

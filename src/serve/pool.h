@@ -88,6 +88,10 @@
  * CPU from the next short calls (healthy p99 2.8x the clean run's). */
 #define CIS__POOL_LONG_SHARE 50
 #define CIS__POOL_LIFT_AFTER_NS (50 * 1000000ull)
+/* How long the other nodes' figures (cis__pool_remote) count for the
+ * long calls' quota: past a few of the share's rounds (250 ms), whose
+ * rows count a second. */
+#define CIS__POOL_REMOTE_FRESH_NS (1500 * 1000000ull)
 
 /* Fairness between owners. Each CIS__POOL_FAIR_PERIOD_NS (at the first
  * admission after it) the owners' CPU use is reviewed: each keeps
@@ -139,6 +143,10 @@ typedef struct cis__pool_owner {
   /* Its use on the cluster's other nodes, in the units of recent (0:
    * none there), set by cis__pool_remote. */
   atomic_uint_fast64_t remote;
+  /* It began calls on the other nodes lately: when this is the pool's
+   * remote_gen (cis__pool_remote; listed here or not). */
+  atomic_uint_fast64_t remote_calling_gen;
+  uint64_t quota_round;                /* set_quotas's round that counted it last (under mu) */
   /* Pacing (cis__pool_config.owner_rate; under mu): paced jobs it may
    * start now, as of tokens_at (0: never paced yet, the bucket full). */
   double tokens;
@@ -169,6 +177,7 @@ typedef struct cis__pool_thread {
   pid_t tid;                           /* its kernel id (0 until it runs) */
   clockid_t cpu;                       /* its CPU-time clock (set by itself, with tid) */
   bool cpu_ok;                         /* cpu could be had (else never long by CPU time) */
+  cis__pool_owner *owner;              /* its job's owner (the pool's own for none), while since */
   uint64_t since;                      /* start of its job (ns), 0 when idle */
   uint64_t cpu0;                       /* its CPU time at the start of its job (ns) */
   bool demoted;                        /* lowered during this job */
@@ -239,7 +248,7 @@ typedef struct cis__pool {
   uint64_t demoted;                    /* calls lowered (metric) */
   uint64_t throttled;                  /* calls given a CPU quota (metric) */
   uint64_t short_seen;                 /* when a short call last ran or waited (ns) */
-  _Atomic uint64_t inline_seen;        /* when a short call last began inline (ns; no mu) */
+  _Atomic uint64_t inline_seen;        /* when a short call last ended inline (ns; no mu) */
   uint64_t handoffs;                   /* long calls whose slot went to a fresh thread (metric) */
   uint64_t trims;                      /* memory handed back to the system while idle (metric) */
   uint64_t ticks;                      /* the watch's rounds (for tests) */
@@ -256,6 +265,10 @@ typedef struct cis__pool {
   _Atomic uint64_t short_ended;        /* when such a call last ended or turned long (ns) */
   atomic_uint remote_only;             /* owners active on other nodes only (cis__pool_remote) */
   atomic_uint_fast64_t remote_only_sum; /* their use there, in the units of cis__pool_owner.recent */
+  atomic_uint remote_calling;          /* owners that began calls on other nodes lately (listed or not) */
+  atomic_uint_fast64_t remote_at;      /* when the other nodes' figures came (ns), 0: never */
+  atomic_uint_fast64_t remote_gen;     /* their count (cis__pool_owner.remote_calling_gen) */
+  uint64_t quota_rounds;               /* set_quotas's rounds (under mu) */
   bool trim_due;                       /* a thread ended since the last trim */
   bool watch_idle;                     /* the watch sleeps until a job starts (under mu) */
   uint64_t busy_seen;                  /* when the watch last saw a job or a pending slot (ns; its own) */
@@ -333,9 +346,20 @@ bool cis__pool_review(cis__pool *p, uint64_t now);
 typedef struct cis__pool_remote_use {
   cis__pool_owner *owner; /* its owner here, or NULL: none */
   uint64_t cpu_ns_per_s;  /* its use on the other nodes */
+  bool calling;           /* it began calls there lately */
 } cis__pool_remote_use;
 /* Replaces the other nodes' figures with the n in u (without mu; from
- * one thread at a time). */
+ * one thread at a time).
+ *
+ * A tenant that began calls on another node counts, for the long calls
+ * here of the other tenants, as short work here does: their quota holds
+ * (set_quotas, and at their start), so on a machine the nodes share a
+ * long call no longer runs free at full priority beside another
+ * tenant's short calls because those came to the other node. A
+ * tenant's own calls elsewhere never throttle its long calls here, nor
+ * do other tenants' long calls elsewhere (they began no calls lately).
+ * The figures count for CIS__POOL_REMOTE_FRESH_NS after they came: a
+ * node whose database is out of reach stops holding its long calls. */
 void cis__pool_remote(cis__pool *p, const cis__pool_remote_use *u, size_t n);
 
 /* The calling thread's CPU time (ns), 0 when it cannot be read: what a

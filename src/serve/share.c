@@ -32,8 +32,11 @@ static const cis__db_migration pg_steps[] = {
     {.version = 1,
      .sql = "CREATE UNLOGGED TABLE IF NOT EXISTS cis_tenant_load(node text NOT NULL, tenant text NOT NULL,"
             " cpu_ns_per_s bigint NOT NULL, at timestamptz NOT NULL, PRIMARY KEY (node, tenant))"},
+    /* Calls begun a second: who calls there (not only runs long calls). */
+    {.version = 2,
+     .sql = "ALTER TABLE cis_tenant_load ADD COLUMN IF NOT EXISTS begun_per_s bigint NOT NULL DEFAULT 0"},
 };
-static const cis__db_schema pg_schema = {.service = "shares", .pg_lock = 7162999128, .steps = pg_steps, .n = 1};
+static const cis__db_schema pg_schema = {.service = "shares", .pg_lock = 7162999128, .steps = pg_steps, .n = 2};
 static const cis__db_pg_config pg_config = {
     .appname = "cis-share",
     .label = "registry database",
@@ -42,11 +45,13 @@ static const cis__db_pg_config pg_config = {
 };
 
 static const char sql_write[] =
-    "INSERT INTO cis_tenant_load(node, tenant, cpu_ns_per_s, at)"
-    " SELECT $1, t, c, now() FROM unnest($2::text[], $3::int8[]) AS u(t, c)"
-    " ON CONFLICT (node, tenant) DO UPDATE SET cpu_ns_per_s = excluded.cpu_ns_per_s, at = excluded.at";
+    "INSERT INTO cis_tenant_load(node, tenant, cpu_ns_per_s, begun_per_s, at)"
+    " SELECT $1, t, c, b, now() FROM unnest($2::text[], $3::int8[], $4::int8[]) AS u(t, c, b)"
+    " ON CONFLICT (node, tenant) DO UPDATE SET cpu_ns_per_s = excluded.cpu_ns_per_s,"
+    " begun_per_s = excluded.begun_per_s, at = excluded.at";
 static const char sql_read[] =
-    "SELECT tenant, least(sum(greatest(cpu_ns_per_s, 0)), 1000000000000000)::int8 AS c FROM cis_tenant_load"
+    "SELECT tenant, least(sum(greatest(cpu_ns_per_s, 0)), 1000000000000000)::int8 AS c,"
+    " bool_or(begun_per_s > 0) FROM cis_tenant_load"
     " WHERE node <> $1 AND at > now() - " SHARE_FRESH_SQL " AND at <= now() + " SHARE_FRESH_SQL
     " GROUP BY tenant ORDER BY c DESC LIMIT " SHARE_ROWS_MAX_SQL;
 /* A row from the future was not written by a node (each writes the
@@ -127,31 +132,34 @@ static bool put(char **b, size_t *len, size_t *cap, const char *s) {
 /* Writes this node's figures for cur (against prev, dt_ns ago): the
  * tenants that used CPU or began a call. */
 static cis_result write_rows(cis__share *s, const share_list *cur, uint64_t dt_ns, char *err, size_t cap) {
-  char *names = NULL, *rates = NULL;
-  size_t nl = 0, nc = 0, rl = 0, rc_ = 0;
-  bool ok = put(&names, &nl, &nc, "{") && put(&rates, &rl, &rc_, "{");
+  char *names = NULL, *rates = NULL, *begins = NULL;
+  size_t nl = 0, nc = 0, rl = 0, rc_ = 0, bl = 0, bc = 0;
+  bool ok = put(&names, &nl, &nc, "{") && put(&rates, &rl, &rc_, "{") && put(&begins, &bl, &bc, "{");
   size_t rows = 0;
   for (size_t i = 0; ok && i < cur->n; i++) {
     const share_tenant *t = &cur->v[i];
     const share_tenant *p = find(&s->prev, t->name);
     uint64_t cpu = p && t->cpu_ns >= p->cpu_ns ? t->cpu_ns - p->cpu_ns : 0;
-    bool began = p ? t->begun != p->begun : t->begun != 0;
-    if (!p || (!cpu && !began)) continue; /* new: measured from the next round */
-    char num[32];
+    uint64_t begun = p && t->begun >= p->begun ? t->begun - p->begun : 0;
+    if (!p || (!cpu && !begun)) continue; /* new: measured from the next round */
+    char num[32], nbegun[32];
     /* A tenant that began calls using no CPU yet is active all the same: 1. */
     uint64_t rate = dt_ns ? cpu * 1000000000ull / dt_ns : 0;
     snprintf(num, sizeof num, "%s%" PRIu64, rows ? "," : "", rate ? rate : 1);
+    /* Calls that began count as some a second, however short the round. */
+    uint64_t brate = dt_ns && begun < UINT64_MAX / 1000000000ull ? begun * 1000000000ull / dt_ns : begun;
+    snprintf(nbegun, sizeof nbegun, "%s%" PRIu64, rows ? "," : "", begun && !brate ? 1 : brate);
     /* Tenant names are A-Z a-z 0-9 . _ - (cis_tenant_name_valid): quoted
      * all the same. */
     ok = put(&names, &nl, &nc, rows ? ",\"" : "\"") && put(&names, &nl, &nc, t->name) &&
-         put(&names, &nl, &nc, "\"") && put(&rates, &rl, &rc_, num);
+         put(&names, &nl, &nc, "\"") && put(&rates, &rl, &rc_, num) && put(&begins, &bl, &bc, nbegun);
     rows++;
   }
-  ok = ok && put(&names, &nl, &nc, "}") && put(&rates, &rl, &rc_, "}");
+  ok = ok && put(&names, &nl, &nc, "}") && put(&rates, &rl, &rc_, "}") && put(&begins, &bl, &bc, "}");
   cis_result rc = CIS_ENOMEM;
   if (ok && rows) {
-    const char *vals[3] = {s->node, names, rates};
-    rc = cis__db_pg_query(s->pg, cis__deadline_after(SHARE_TIMEOUT_MS, 0), sql_write, 3, vals, NULL, NULL, NULL,
+    const char *vals[4] = {s->node, names, rates, begins};
+    rc = cis__db_pg_query(s->pg, cis__deadline_after(SHARE_TIMEOUT_MS, 0), sql_write, 4, vals, NULL, NULL, NULL,
                           err, cap);
   } else if (ok) {
     rc = CIS_OK;
@@ -160,6 +168,7 @@ static cis_result write_rows(cis__share *s, const share_list *cur, uint64_t dt_n
   }
   free(names);
   free(rates);
+  free(begins);
   return rc;
 }
 
@@ -183,6 +192,8 @@ static cis_result read_rows(cis__share *s, const share_list *cur, char *err, siz
     size_t len = 0;
     const char *name = cis__db_pg_value(r, i, 0, &len);
     int64_t rate = cis__db_pg_int8(r, i, 1);
+    size_t blen = 0;
+    const char *calling = cis__db_pg_value(r, i, 2, &blen);
     if (!name || rate <= 0) continue;
     char nm[CIS_TENANT_NAME_MAX + 1];
     if (len > CIS_TENANT_NAME_MAX) continue; /* no tenant's: ignored */
@@ -190,7 +201,8 @@ static cis_result read_rows(cis__share *s, const share_list *cur, char *err, siz
     nm[len] = 0;
     if (!cis_tenant_name_valid(nm)) continue; /* not a node's row */
     const share_tenant *t = find(cur, nm);
-    u[n++] = (cis__pool_remote_use){.owner = t ? t->owner : NULL, .cpu_ns_per_s = (uint64_t)rate};
+    u[n++] = (cis__pool_remote_use){
+        .owner = t ? t->owner : NULL, .cpu_ns_per_s = (uint64_t)rate, .calling = calling && blen == 1 && *calling == 't'};
   }
   cis__db_pg_clear(r);
   cis__pool_remote(s->c.pool, u, n);

@@ -9,9 +9,11 @@
  * it (docs/serve.md, "One tenant's load and the others").
  *
  * Each node writes, every period, one row per tenant that used CPU or
- * began a call there since the last: (node, tenant, CPU time a second).
- * It reads the rows of the other nodes written within the last second,
- * summed per tenant, and hands them to its pool (cis__pool_remote). The
+ * began a call there since the last: (node, tenant, CPU time a second,
+ * calls begun a second). It reads the rows of the other nodes written
+ * within the last second, summed per tenant, and hands them to its pool
+ * (cis__pool_remote): the CPU time weighs the tenant's share, the calls
+ * it began hold the long calls' quota of the other tenants. The
  * table is UNLOGGED (nothing in it outlives a restart usefully); a node
  * removes its rows when it stops, and rows older than five minutes (a
  * node that died) are removed by any node.

@@ -302,8 +302,9 @@ static void *quiet_main(void *arg) {
 
 /* The nodes of a cluster share their tenants' CPU use through the
  * registry's database: a tenant that keeps node b's CPU busy runs on b's
- * lane while another tenant calls node a, though b sees no other tenant
- * of its own; alone in the cluster it does not. */
+ * lane, its long calls under their quota, while another tenant calls
+ * node a, though b sees no other tenant of its own; alone in the cluster
+ * it does neither. */
 static void tenant_busy_on_one_node_yields_to_a_tenant_calling_another(void **state) {
   (void)state;
   node a, b;
@@ -325,6 +326,7 @@ static void tenant_busy_on_one_node_yields_to_a_tenant_calling_another(void **st
   for (int i = 0; i < 4; i++) assert_true(hog_ended(invoke(b.sv.port, ntok, "hog", "1", out, sizeof out)));
   assert_int_equal(http_metric(b.sv.port, "cis_pool_lane_total"), 0);
   assert_int_equal(http_metric(b.sv.port, "cis_tenants_over_share"), 0);
+  assert_int_equal(http_metric(b.sv.port, "cis_pool_throttled_total"), 0);
   /* The quiet tenant calls a: b learns of it (within a round or two of
    * 250 ms) and puts the busy tenant's next calls on its lane. */
   quiet_client q = {.port = a.sv.port, .token = qtok};
@@ -340,6 +342,9 @@ static void tenant_busy_on_one_node_yields_to_a_tenant_calling_another(void **st
   pthread_join(th, NULL);
   assert_true(lane > 0 && lane != ~0ull);
   assert_true(elsewhere_b >= 1 && elsewhere_b != ~0ull);
+  /* And its long calls' quota held while the quiet tenant called a. */
+  unsigned long long throttled = http_metric(b.sv.port, "cis_pool_throttled_total");
+  assert_true(throttled > 0 && throttled != ~0ull);
   assert_true(http_metric(b.sv.port, "cis_cluster_share_rounds_total") > 0);
   assert_int_equal(http_metric(b.sv.port, "cis_cluster_share_failures_total"), 0);
   assert_true(atomic_load(&q.calls) > 0);
@@ -378,14 +383,14 @@ static void hostile_rows_in_the_shares_table_are_ignored(void **state) {
   long_name[65] = 0;
   char sql[2048];
   snprintf(sql, sizeof sql,
-           "INSERT INTO cis_tenant_load(node, tenant, cpu_ns_per_s, at) VALUES"
-           " ('evil', 'a''b', 1000, now()),"
-           " ('evil', 'x y', 1000, now()),"
-           " ('evil', '%s', 1000, now()),"
-           " ('evil', 'neg', -5, now()),"
-           " ('evil', 'big', 9223372036854775807, now()),"
-           " ('evil2', 'big', 9223372036854775807, now()),"
-           " ('evil', 'late', 1000, now() + interval '1 hour')",
+           "INSERT INTO cis_tenant_load(node, tenant, cpu_ns_per_s, begun_per_s, at) VALUES"
+           " ('evil', 'a''b', 1000, 5, now()),"
+           " ('evil', 'x y', 1000, 5, now()),"
+           " ('evil', '%s', 1000, 5, now()),"
+           " ('evil', 'neg', -5, -5, now()),"
+           " ('evil', 'big', 9223372036854775807, 9223372036854775807, now()),"
+           " ('evil2', 'big', 9223372036854775807, -9223372036854775808, now()),"
+           " ('evil', 'late', 1000, 5, now() + interval '1 hour')",
            long_name);
   assert_true(sql_ok(sql));
   /* Only "big" counts (for the second it is fresh); no round fails. */

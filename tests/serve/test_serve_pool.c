@@ -571,6 +571,74 @@ static void stop_attached(cis__pool *p, guest *g, guest_job *gj, test_job *block
   if (blocked) pthread_cond_destroy(&blocked->pj.cv);
 }
 
+/* Whether job j's quota stays unset for 100 ms (some 100 of the
+ * watch's looks). */
+static bool quota_stays_unset(cis__pool_job *j) {
+  for (int i = 0; i < 20; i++) {
+    if (quota_of(j) != 0) return false;
+    nap_ms(5);
+  }
+  return true;
+}
+
+/* Another tenant's calls on another node of the cluster (cis__pool_remote)
+ * hold the quota of a long call here as short calls here do: on a
+ * machine the nodes share, the call ran free at full priority beside
+ * them. Its own tenant's calls elsewhere do not, nor another tenant busy
+ * there with no call begun lately (long calls), nor figures older than
+ * CIS__POOL_REMOTE_FRESH_NS (a database out of reach). A call that
+ * starts while another tenant calls elsewhere starts under the quota. */
+static void long_guest_call_is_throttled_while_another_tenant_calls_elsewhere(void **state) {
+  (void)state;
+  static cis__pool p;
+  static guest g;
+  static guest_job gj;
+  static cis__pool_owner holder, quiet;
+  memset(&holder, 0, sizeof holder);
+  memset(&quiet, 0, sizeof quiet);
+  start_with_guest(&p, &g, &gj);
+  gj.pj.owner = &holder;
+  submit_admitted(&p, &gj.pj);
+  assert_true(wait_count(&p.handoffs, true, 1)); /* long: its slot went to a fresh thread */
+  assert_true(quota_stays_unset(&gj.pj));
+  cis__pool_remote_use own = {.owner = &holder, .cpu_ns_per_s = 1000000000ull, .calling = true};
+  cis__pool_remote(&p, &own, 1);
+  assert_true(quota_stays_unset(&gj.pj));
+  cis__pool_remote_use busy = {.owner = &quiet, .cpu_ns_per_s = 1000000000ull, .calling = false};
+  cis__pool_remote(&p, &busy, 1);
+  assert_true(quota_stays_unset(&gj.pj));
+  /* The quiet tenant calls the other node: known here or not. */
+  cis__pool_remote_use calls[2] = {own, {.owner = &quiet, .cpu_ns_per_s = 1000000, .calling = true}};
+  cis__pool_remote(&p, calls, 2);
+  assert_true(wait_quota(&gj.pj, true));
+  cis__pool_remote(&p, NULL, 0);
+  assert_true(wait_quota(&gj.pj, false));
+  cis__pool_remote_use unknown = {.owner = NULL, .cpu_ns_per_s = 1000000, .calling = true};
+  cis__pool_remote(&p, &unknown, 1);
+  assert_true(wait_quota(&gj.pj, true));
+  /* No figures since: lifted once they are old. */
+  nap_ms(CIS__POOL_REMOTE_FRESH_NS / 1000000);
+  assert_true(wait_quota(&gj.pj, false));
+  stop_with_guest(&p, &g, &gj);
+  /* A call that starts beside another tenant's calls elsewhere. */
+  static guest_job sj;
+  start_with_guest(&p, &g, &sj);
+  sj.pj.owner = &holder;
+  gate_set(false);
+  cis__pool_remote(&p, &own, 1);
+  assert_true(attach_one(&p, &g, &sj));
+  assert_int_equal(quota_of(&sj.pj), 0);
+  release_attached(&sj, NULL);
+  /* Its own end is no other call's: quiet again before the next. */
+  nap_ms(CIS__POOL_LIFT_AFTER_NS / 1000000 * 2);
+  gate_set(false);
+  cis__pool_remote(&p, calls, 2);
+  assert_true(attach_one(&p, &g, &sj));
+  assert_int_equal(quota_of(&sj.pj), CIS__POOL_LONG_SHARE);
+  release_attached(&sj, NULL);
+  stop_attached(&p, &g, &sj, NULL);
+}
+
 /* While a short call runs, a call starts under the quota it would get
  * as a long one (the runtime lets it run its grace first), so it pauses
  * as soon as it runs long rather than once the watch sees it; it is not
@@ -688,6 +756,27 @@ static void long_guest_call_is_throttled_while_short_calls_run_inline(void **sta
   assert_true(wait_quota(&gj.pj, false));
   stop_with_guest(&p, &g, &gj);
   pthread_cond_destroy(&in.pj.cv);
+}
+
+/* A call that begins inline and moves to a worker (it waits, or runs
+ * long, as a warm call in `cis serve` does) is not short work beside
+ * itself: alone, it starts and runs free. Its inline start counted as
+ * short work, so a tenant's lone long calls were throttled by their own. */
+static void call_moved_from_inline_runs_free_alone(void **state) {
+  (void)state;
+  static cis__pool p;
+  static guest g;
+  static guest_job gj;
+  start_with_guest(&p, &g, &gj);
+  assert_int_equal(cis__pool_enter_inline(&p, &gj.pj), CIS__POOL_ADMITTED);
+  pthread_mutex_lock(&mu);
+  cis__pool_continue(&p, &gj.pj, CIS_WAIT_HOST);
+  pthread_mutex_unlock(&mu);
+  for (int i = 0; i < BOUND_MS / 5 && !atomic_load(&g.tid); i++) nap_ms(5);
+  assert_int_equal(quota_of(&gj.pj), 0);
+  assert_true(wait_count(&p.handoffs, true, 1)); /* long: its slot went to a fresh thread */
+  assert_true(quota_stays_unset(&gj.pj));
+  stop_with_guest(&p, &g, &gj);
 }
 
 /* As many spinning calls as workers are in flight: a short call is still
@@ -1375,7 +1464,9 @@ int main(void) {
       cmocka_unit_test_teardown(quota_lifted_lets_the_call_run_on, teardown),
       cmocka_unit_test_teardown(long_guest_call_is_throttled_while_short_calls_run, teardown),
       cmocka_unit_test_teardown(quota_holds_under_short_calls_between_the_watchs_looks, teardown),
+      cmocka_unit_test_teardown(long_guest_call_is_throttled_while_another_tenant_calls_elsewhere, teardown),
       cmocka_unit_test_teardown(long_guest_call_is_throttled_while_short_calls_run_inline, teardown),
+      cmocka_unit_test_teardown(call_moved_from_inline_runs_free_alone, teardown),
   };
   return cmocka_run_group_tests_name("serve_pool", tests, NULL, NULL);
 }
