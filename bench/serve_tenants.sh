@@ -225,7 +225,7 @@ declare -A res
 echo "serve_tenants.sh: quiet wrk -t1 -c4 -d${secs}s on kvpair${fresh:+ (4,000 keys in turn)}, ${pause} ms between calls; $rounds rounds; $store, $nodes node(s)"
 for ((r = 1; r <= rounds; r++)); do
   for sc in $scenarios; do
-    lane0=$(metric cis_pool_lane_total)
+    lane0=$(metric cis_pool_lane_total) thr0=$(metric cis_pool_throttled_total)
     noise "$sc"
     sleep 0.5
     f=$tmp/$sc-$r.out
@@ -233,6 +233,7 @@ for ((r = 1; r <= rounds; r++)); do
       -- "$qtok" "$pause" $fresh >"$f" 2>&1 || { echo "serve_tenants.sh: wrk failed ($sc)" >&2; cat "$f" >&2; exit 1; }
     stop_noisy "$sc"
     lane=$(($(metric cis_pool_lane_total) - ${lane0:-0}))
+    thr=$(($(metric cis_pool_throttled_total) - ${thr0:-0}))
     nr=$(noisy_rate "$sc")
     res[${sc}_noisy]+="${nr:-0}"$'\n'
     p50=$(pct_ms "$f" 50%) p99=$(pct_ms "$f" 99%)
@@ -245,8 +246,8 @@ for ((r = 1; r <= rounds; r++)); do
     res[${sc}_q50]+=$(awk -v a="$p50" -v x="$r50" 'BEGIN { print a / x }')$'\n'
     res[${sc}_q99]+=$(awk -v a="$p99" -v x="$r99" 'BEGIN { print a / x }')$'\n'
     res[${sc}_rps]+="$rps"$'\n'
-    printf '  %-7s round %d: quiet %8.0f calls/s  p50 %8.2f ms  p99 %8.2f ms  non-2xx %s  noisy %s/s  on the lane %s\n' \
-      "$sc" "$r" "$rps" "$p50" "$p99" "${bad:-0}" "${nr:-0}" "$lane"
+    printf '  %-7s round %d: quiet %8.0f calls/s  p50 %8.2f ms  p99 %8.2f ms  non-2xx %s  noisy %s/s  on the lane %s  throttled %s\n' \
+      "$sc" "$r" "$rps" "$p50" "$p99" "${bad:-0}" "${nr:-0}" "$lane" "$thr"
   done
 done
 

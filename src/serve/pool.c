@@ -272,10 +272,14 @@ bool cis__pool_review(cis__pool *p, uint64_t now) {
 }
 
 /* Under mu: thread w's job is no longer a short call (it ended, turned
- * long or left its slot): out of the count cis__pool_attach reads. */
-static void uncount_short(cis__pool *p, cis__pool_thread *w) {
+ * long or left its slot): out of the count cis__pool_attach reads. One
+ * that ended short is short work for CIS__POOL_LIFT_AFTER_NS more (as
+ * set_quotas and cis__pool_attach count it); one that turned long or
+ * blocked never was short work: counted so, a call alone held its own
+ * quota for that long once it ran long. */
+static void uncount_short(cis__pool *p, cis__pool_thread *w, bool ended) {
   if (!atomic_exchange(&w->short_counted, false)) return;
-  atomic_store_explicit(&p->short_ended, cis__now_ns(), memory_order_relaxed);
+  if (ended) atomic_store_explicit(&p->short_ended, cis__now_ns(), memory_order_relaxed);
   atomic_fetch_sub(&p->short_running, 1);
 }
 
@@ -349,8 +353,7 @@ static void *worker_main(void *arg) {
      * Else it was lifted under a stream of such calls, and a long call
      * ran free at full priority for its scheduler slice, milliseconds
      * that a short call woken onto its CPU waited. */
-    if (atomic_load(&w->short_counted)) p->short_seen = cis__now_ns();
-    uncount_short(p, w);
+    uncount_short(p, w, true);
     p->running--;
     (j->owner ? j->owner : &p->own)->active--;
     j->done = true;
@@ -415,7 +418,7 @@ static void lower(cis__pool *p, cis__pool_thread *w) {
  * its quota is set by set_quotas, else its thread is lowered. */
 static void mark_long(cis__pool *p, cis__pool_thread *w) {
   w->long_cpu = true;
-  uncount_short(p, w);
+  uncount_short(p, w, false);
   /* One whose guest has ended (detached) only answers: not lowered. */
   if (!atomic_load(&w->attached) && !atomic_load(&w->had_inst)) lower(p, w);
 }
@@ -437,10 +440,6 @@ static void set_quota(cis__pool *p, cis__pool_thread *w, unsigned q) {
   pthread_mutex_unlock(&w->qmu);
 }
 
-/* Under mu: the long calls with an instance share c.long_share per mille
- * of one CPU while short calls run or wait (on a worker, or inline on a
- * polling thread), and until
- * CIS__POOL_LIFT_AFTER_NS after the last one; they run free otherwise. */
 /* Under mu: counts thread w's call among the long ones of this round of
  * set_quotas: *mine is how many of their owners (each once) began calls
  * on other nodes lately. */
@@ -452,6 +451,20 @@ static void count_long(cis__pool *p, const cis__pool_thread *w, unsigned *nlong,
   if (owner_calls_elsewhere(p, o)) (*mine)++;
 }
 
+/* Whether a short call ended, on a worker or inline, within
+ * CIS__POOL_LIFT_AFTER_NS before now. */
+static bool ended_lately(cis__pool *p, uint64_t now) {
+  uint64_t ended = atomic_load_explicit(&p->short_ended, memory_order_relaxed);
+  uint64_t in = atomic_load_explicit(&p->inline_seen, memory_order_relaxed);
+  if (in > ended) ended = in;
+  return ended && ended <= now && now - ended < CIS__POOL_LIFT_AFTER_NS;
+}
+
+/* Under mu: the long calls with an instance share c.long_share per mille
+ * of one CPU while short calls run or wait (on a worker, or inline on a
+ * polling thread) or another tenant calls another node, and until
+ * CIS__POOL_LIFT_AFTER_NS after a short call last ended; they run free
+ * otherwise. */
 static void set_quotas(cis__pool *p, uint64_t now) {
   unsigned nlong = 0, mine = 0;
   bool short_work = p->queued > 0;
@@ -467,10 +480,7 @@ static void set_quotas(cis__pool *p, uint64_t now) {
   /* Another tenant's calls on another node than the long calls' owners'
    * (cis__pool_remote). */
   if (remote_calling(p, now) > mine) short_work = true;
-  if (short_work || p->inlined) p->short_seen = now;
-  uint64_t in = atomic_load_explicit(&p->inline_seen, memory_order_relaxed);
-  if (in > p->short_seen && in <= now) p->short_seen = in;
-  bool shared = now - p->short_seen < CIS__POOL_LIFT_AFTER_NS;
+  bool shared = short_work || p->inlined || ended_lately(p, now);
   /* What a call that starts beside short calls gets (cis__pool_attach):
    * were it to run long, it would be one more. */
   unsigned q0 = p->c.long_share / (nlong + 1);
@@ -498,7 +508,7 @@ static bool hand_off(cis__pool *p, unsigned i) {
   cis__pool_thread *w = p->slot[i];
   if (w->handed_off || p->nlong >= p->c.long_max) return false;
   w->handed_off = true;
-  uncount_short(p, w); /* long, or blocked: short work of no one's now */
+  uncount_short(p, w, false); /* long, or blocked: short work of no one's now */
   w->next = p->longs;
   p->longs = w;
   p->nlong++;
@@ -817,10 +827,8 @@ static bool short_work_beside(cis__pool *p, cis__pool_thread *w) {
   unsigned n = atomic_load(&p->short_running);
   if (atomic_load(&w->short_counted) && n) n--;
   if (n || atomic_load(&p->queued) || atomic_load(&p->inlined)) return true;
-  uint64_t ended = atomic_load_explicit(&p->short_ended, memory_order_relaxed);
-  uint64_t in = atomic_load_explicit(&p->inline_seen, memory_order_relaxed);
-  uint64_t now = cis__now_ns(); /* after them: neither is later */
-  if ((ended && now - ended < CIS__POOL_LIFT_AFTER_NS) || (in && now - in < CIS__POOL_LIFT_AFTER_NS)) return true;
+  uint64_t now = cis__now_ns();
+  if (ended_lately(p, now)) return true;
   /* Or another tenant's calls on another node (w's owner is set under mu
    * before its job runs, on this thread). */
   return remote_calling(p, now) > (unsigned)owner_calls_elsewhere(p, w->owner);

@@ -247,7 +247,6 @@ typedef struct cis__pool {
   unsigned empty_counted;              /* empty slots whose coming thread is in nthreads */
   uint64_t demoted;                    /* calls lowered (metric) */
   uint64_t throttled;                  /* calls given a CPU quota (metric) */
-  uint64_t short_seen;                 /* when a short call last ran or waited (ns) */
   _Atomic uint64_t inline_seen;        /* when a short call last ended inline (ns; no mu) */
   uint64_t handoffs;                   /* long calls whose slot went to a fresh thread (metric) */
   uint64_t trims;                      /* memory handed back to the system while idle (metric) */
@@ -262,7 +261,7 @@ typedef struct cis__pool {
                                           run (cis__pool_attach; set by the watch): one long call's more */
   atomic_uint_fast64_t start_share_at; /* when the watch set it (ns) */
   _Atomic unsigned short_running;      /* calls on the slots' threads not long (yet): cis__pool_thread.short_counted */
-  _Atomic uint64_t short_ended;        /* when such a call last ended or turned long (ns) */
+  _Atomic uint64_t short_ended;        /* when such a call last ended short (ns) */
   atomic_uint remote_only;             /* owners active on other nodes only (cis__pool_remote) */
   atomic_uint_fast64_t remote_only_sum; /* their use there, in the units of cis__pool_owner.recent */
   atomic_uint remote_calling;          /* owners that began calls on other nodes lately (listed or not) */

@@ -192,7 +192,7 @@ static cis_result read_rows(cis__share *s, const share_list *cur, char *err, siz
     size_t len = 0;
     const char *name = cis__db_pg_value(r, i, 0, &len);
     int64_t rate = cis__db_pg_int8(r, i, 1);
-    size_t blen = 0;
+    size_t blen = 0; /* results come binary: a bool is one byte */
     const char *calling = cis__db_pg_value(r, i, 2, &blen);
     if (!name || rate <= 0) continue;
     char nm[CIS_TENANT_NAME_MAX + 1];
@@ -202,7 +202,7 @@ static cis_result read_rows(cis__share *s, const share_list *cur, char *err, siz
     if (!cis_tenant_name_valid(nm)) continue; /* not a node's row */
     const share_tenant *t = find(cur, nm);
     u[n++] = (cis__pool_remote_use){
-        .owner = t ? t->owner : NULL, .cpu_ns_per_s = (uint64_t)rate, .calling = calling && blen == 1 && *calling == 't'};
+        .owner = t ? t->owner : NULL, .cpu_ns_per_s = (uint64_t)rate, .calling = calling && blen == 1 && *calling != 0};
   }
   cis__db_pg_clear(r);
   cis__pool_remote(s->c.pool, u, n);

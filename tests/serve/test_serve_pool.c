@@ -601,6 +601,9 @@ static void long_guest_call_is_throttled_while_another_tenant_calls_elsewhere(vo
   submit_admitted(&p, &gj.pj);
   assert_true(wait_count(&p.handoffs, true, 1)); /* long: its slot went to a fresh thread */
   assert_true(quota_stays_unset(&gj.pj));
+  pthread_mutex_lock(&mu);
+  assert_int_equal(p.throttled, 0); /* its own start is no short work beside it */
+  pthread_mutex_unlock(&mu);
   cis__pool_remote_use own = {.owner = &holder, .cpu_ns_per_s = 1000000000ull, .calling = true};
   cis__pool_remote(&p, &own, 1);
   assert_true(quota_stays_unset(&gj.pj));
@@ -760,8 +763,9 @@ static void long_guest_call_is_throttled_while_short_calls_run_inline(void **sta
 
 /* A call that begins inline and moves to a worker (it waits, or runs
  * long, as a warm call in `cis serve` does) is not short work beside
- * itself: alone, it starts and runs free. Its inline start counted as
- * short work, so a tenant's lone long calls were throttled by their own. */
+ * itself: alone, it starts and runs free, never throttled. Its inline
+ * start counted as short work, so a tenant's lone long calls were
+ * throttled by their own. */
 static void call_moved_from_inline_runs_free_alone(void **state) {
   (void)state;
   static cis__pool p;
@@ -776,6 +780,36 @@ static void call_moved_from_inline_runs_free_alone(void **state) {
   assert_int_equal(quota_of(&gj.pj), 0);
   assert_true(wait_count(&p.handoffs, true, 1)); /* long: its slot went to a fresh thread */
   assert_true(quota_stays_unset(&gj.pj));
+  pthread_mutex_lock(&mu);
+  assert_int_equal(p.throttled, 0);
+  pthread_mutex_unlock(&mu);
+  stop_with_guest(&p, &g, &gj);
+}
+
+/* As run_guest, after 20 ms on its thread first (a call reading its
+ * skill's rows before it instantiates): short work meanwhile, for the
+ * watch's looks. */
+static void run_guest_late(cis__pool_job *pj) {
+  nap_ms(20);
+  run_guest(pj);
+}
+
+/* A call alone that is short for a while (the watch sees it so) and then
+ * runs long is never throttled: having been short is no short work
+ * beside itself once long. It held its own quota for 50 ms. */
+static void call_alone_short_then_long_runs_free(void **state) {
+  (void)state;
+  static cis__pool p;
+  static guest g;
+  static guest_job gj;
+  start_with_guest(&p, &g, &gj);
+  gj.pj.run = run_guest_late;
+  submit_admitted(&p, &gj.pj);
+  assert_true(wait_count(&p.handoffs, true, 1)); /* long: its slot went to a fresh thread */
+  assert_true(quota_stays_unset(&gj.pj));
+  pthread_mutex_lock(&mu);
+  assert_int_equal(p.throttled, 0);
+  pthread_mutex_unlock(&mu);
   stop_with_guest(&p, &g, &gj);
 }
 
@@ -1467,6 +1501,7 @@ int main(void) {
       cmocka_unit_test_teardown(long_guest_call_is_throttled_while_another_tenant_calls_elsewhere, teardown),
       cmocka_unit_test_teardown(long_guest_call_is_throttled_while_short_calls_run_inline, teardown),
       cmocka_unit_test_teardown(call_moved_from_inline_runs_free_alone, teardown),
+      cmocka_unit_test_teardown(call_alone_short_then_long_runs_free, teardown),
   };
   return cmocka_run_group_tests_name("serve_pool", tests, NULL, NULL);
 }
