@@ -496,7 +496,7 @@ static char *metrics_text(cis_server *s, size_t *len) {
       "# HELP cis_pool_busy Jobs running, long ones included.\n# TYPE cis_pool_busy gauge\ncis_pool_busy %u\n"
       "# HELP cis_pool_demoted_total Calls lowered in CPU priority for running long.\n"
       "# TYPE cis_pool_demoted_total counter\ncis_pool_demoted_total %llu\n"
-      "# HELP cis_pool_throttled_total Long calls given a CPU quota while short calls ran.\n"
+      "# HELP cis_pool_throttled_total Long calls given a CPU quota while short calls ran (here, or another tenant's on another node).\n"
       "# TYPE cis_pool_throttled_total counter\ncis_pool_throttled_total %llu\n"
       "# HELP cis_pool_long Long calls running on a thread of their own (their slot handed off).\n"
       "# TYPE cis_pool_long gauge\ncis_pool_long %u\n"
