@@ -356,7 +356,7 @@ typedef struct cis__pool_remote_use {
  * long call no longer runs free at full priority beside another
  * tenant's short calls because those came to the other node. A
  * tenant's own calls elsewhere never throttle its long calls here, nor
- * do other tenants' long calls elsewhere (they began no calls lately).
+ * do other tenants' long calls elsewhere but in the round each begins.
  * The figures count for CIS__POOL_REMOTE_FRESH_NS after they came: a
  * node whose database is out of reach stops holding its long calls. */
 void cis__pool_remote(cis__pool *p, const cis__pool_remote_use *u, size_t n);
