@@ -581,6 +581,16 @@ static bool quota_stays_unset(cis__pool_job *j) {
   return true;
 }
 
+/* Job j, running alone on p, turns long (its slot goes to a fresh
+ * thread) and runs free: no quota for 100 ms, none ever set. */
+static void assert_long_and_free_alone(cis__pool *p, cis__pool_job *j) {
+  assert_true(wait_count(&p->handoffs, true, 1));
+  assert_true(quota_stays_unset(j));
+  pthread_mutex_lock(&mu);
+  assert_int_equal(p->throttled, 0);
+  pthread_mutex_unlock(&mu);
+}
+
 /* Another tenant's calls on another node of the cluster (cis__pool_remote)
  * hold the quota of a long call here as short calls here do: on a
  * machine the nodes share, the call ran free at full priority beside
@@ -599,11 +609,7 @@ static void long_guest_call_is_throttled_while_another_tenant_calls_elsewhere(vo
   start_with_guest(&p, &g, &gj);
   gj.pj.owner = &holder;
   submit_admitted(&p, &gj.pj);
-  assert_true(wait_count(&p.handoffs, true, 1)); /* long: its slot went to a fresh thread */
-  assert_true(quota_stays_unset(&gj.pj));
-  pthread_mutex_lock(&mu);
-  assert_int_equal(p.throttled, 0); /* its own start is no short work beside it */
-  pthread_mutex_unlock(&mu);
+  assert_long_and_free_alone(&p, &gj.pj); /* its own start is no short work beside it */
   cis__pool_remote_use own = {.owner = &holder, .cpu_ns_per_s = 1000000000ull, .calling = true};
   cis__pool_remote(&p, &own, 1);
   assert_true(quota_stays_unset(&gj.pj));
@@ -778,11 +784,7 @@ static void call_moved_from_inline_runs_free_alone(void **state) {
   pthread_mutex_unlock(&mu);
   for (int i = 0; i < BOUND_MS / 5 && !atomic_load(&g.tid); i++) nap_ms(5);
   assert_int_equal(quota_of(&gj.pj), 0);
-  assert_true(wait_count(&p.handoffs, true, 1)); /* long: its slot went to a fresh thread */
-  assert_true(quota_stays_unset(&gj.pj));
-  pthread_mutex_lock(&mu);
-  assert_int_equal(p.throttled, 0);
-  pthread_mutex_unlock(&mu);
+  assert_long_and_free_alone(&p, &gj.pj);
   stop_with_guest(&p, &g, &gj);
 }
 
@@ -805,11 +807,7 @@ static void call_alone_short_then_long_runs_free(void **state) {
   start_with_guest(&p, &g, &gj);
   gj.pj.run = run_guest_late;
   submit_admitted(&p, &gj.pj);
-  assert_true(wait_count(&p.handoffs, true, 1)); /* long: its slot went to a fresh thread */
-  assert_true(quota_stays_unset(&gj.pj));
-  pthread_mutex_lock(&mu);
-  assert_int_equal(p.throttled, 0);
-  pthread_mutex_unlock(&mu);
+  assert_long_and_free_alone(&p, &gj.pj);
   stop_with_guest(&p, &g, &gj);
 }
 
