@@ -8,8 +8,11 @@
  * one seen by the other within the documented bound, a call whose
  * registry read outlasts its bound (another client holds the table's
  * lock) answered 503 with CIS_ETIMEOUT, not the skill's 422, and the database
- * stopped: 503 with CIS_EREGISTRYDOWN, then service again once it is back.
- * Every wait is bounded.
+ * stopped: 503 with CIS_EREGISTRYDOWN, then service again once it is back;
+ * the nodes' shares of their tenants' CPU (a busy tenant yields to one
+ * calling another node), hostile rows in the shares' table, and that
+ * table as an older build left it, upgraded in place. Every wait is
+ * bounded.
  *
  * argv: the cis program, the folder of the built fixtures, the folder of
  * the private PostgreSQL cluster (tests/support/pg.sh, a fixture of its
@@ -430,6 +433,56 @@ static void hostile_rows_in_the_shares_table_are_ignored(void **state) {
   assert_int_equal(node_stop(&a), 0);
 }
 
+/* The number sql's first row holds, or -1. */
+static long long sql_int(const char *sql) {
+  PGconn *c = PQconnectdb(g_conn);
+  long long v = -1;
+  if (PQstatus(c) == CONNECTION_OK) {
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+      v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    else fprintf(stderr, "sql: %s", PQerrorMessage(c));
+    PQclear(r);
+  }
+  PQfinish(c);
+  return v;
+}
+
+/* A shares' table an older node made (step 1: no calls begun) is
+ * upgraded by the first node of this build, its rows kept, and a node
+ * of the older build still writes to it: its rows count as before. */
+static void shares_table_of_an_older_build_is_upgraded_in_place(void **state) {
+  (void)state;
+  assert_true(sql_ok("DROP TABLE IF EXISTS cis_tenant_load;"
+                     " CREATE UNLOGGED TABLE cis_tenant_load(node text NOT NULL, tenant text NOT NULL,"
+                     " cpu_ns_per_s bigint NOT NULL, at timestamptz NOT NULL, PRIMARY KEY (node, tenant));"
+                     " INSERT INTO cis_tenant_load VALUES ('older', 'elder', 1000, now() - interval '1 minute');"
+                     " CREATE TABLE IF NOT EXISTS cis_schema(service text PRIMARY KEY, version bigint NOT NULL);"
+                     " INSERT INTO cis_schema VALUES ('shares', 1) ON CONFLICT (service) DO UPDATE SET version = 1"));
+  node a;
+  assert_int_equal(node_start(&a, "upgrade-a"), 0);
+  unsigned long long rounds = 0;
+  for (int i = 0; i < 100 && (rounds == 0 || rounds == ~0ull); i++) {
+    rounds = http_metric(a.sv.port, "cis_cluster_share_rounds_total");
+    if (rounds == 0 || rounds == ~0ull) nap_ms(100);
+  }
+  assert_true(rounds > 0 && rounds != ~0ull);
+  assert_int_equal(http_metric(a.sv.port, "cis_cluster_share_failures_total"), 0);
+  assert_int_equal(sql_int("SELECT version FROM cis_schema WHERE service = 'shares'"), 2);
+  assert_int_equal(sql_int("SELECT count(*) FROM cis_tenant_load WHERE node = 'older' AND begun_per_s = 0"), 1);
+  /* The older node's write names step 1's columns only. */
+  assert_true(sql_ok("INSERT INTO cis_tenant_load(node, tenant, cpu_ns_per_s, at) VALUES ('older', 'elder', 1000, now())"
+                     " ON CONFLICT (node, tenant) DO UPDATE SET cpu_ns_per_s = excluded.cpu_ns_per_s, at = excluded.at"));
+  unsigned long long seen = 0;
+  for (int i = 0; i < 20 && seen != 1; i++) {
+    seen = http_metric(a.sv.port, "cis_cluster_tenants_elsewhere");
+    if (seen != 1) nap_ms(50);
+  }
+  assert_int_equal(seen, 1);
+  assert_int_equal(http_metric(a.sv.port, "cis_cluster_share_failures_total"), 0);
+  assert_int_equal(node_stop(&a), 0);
+}
+
 int main(int argc, char **argv) {
   if (argc < 5) return 2;
   g_cis = argv[1];
@@ -450,6 +503,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_teardown(dead_registry_database_is_503_typed_then_recovers, serve_procs_kill),
       cmocka_unit_test_teardown(tenant_busy_on_one_node_yields_to_a_tenant_calling_another, serve_procs_kill),
       cmocka_unit_test_teardown(hostile_rows_in_the_shares_table_are_ignored, serve_procs_kill),
+      cmocka_unit_test_teardown(shares_table_of_an_older_build_is_upgraded_in_place, serve_procs_kill),
   };
   rc = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[300];
