@@ -102,6 +102,10 @@ CIS_EXTERN cis_result cis_tokens_check(cis_tokens *t, const char *token, size_t 
  * others"). */
 #define CIS_SERVE_DEFAULT_REGISTRY_RATE 20u
 #define CIS_SERVE_REGISTRY_RATE_OFF (~0u)
+/* Lookups a second in the token store of bearer tokens the server has
+ * not cached, with a burst of as many (docs/serve.md, "Tokens"). */
+#define CIS_SERVE_DEFAULT_TOKEN_LOOKUP_RATE 1000u
+#define CIS_SERVE_TOKEN_LOOKUP_RATE_OFF (~0u)
 
 typedef struct cis_server cis_server;
 
@@ -165,6 +169,14 @@ typedef struct cis_server_config {
                                 event loop over its share of the
                                 connections (at most 1024); 0 = 4 per
                                 online CPU, 8 to 64 */
+  unsigned token_lookup_rate; /* lookups a second in the token store of
+                                 bearer tokens the server has not cached
+                                 (each a read of the registry's database),
+                                 with a burst of as many; a request whose
+                                 token would need one past it is answered
+                                 429 without it; 0 =
+                                 CIS_SERVE_DEFAULT_TOKEN_LOOKUP_RATE,
+                                 CIS_SERVE_TOKEN_LOOKUP_RATE_OFF: no limit */
 } cis_server_config;
 
 CIS_EXTERN void cis_server_config_default(cis_server_config *c);

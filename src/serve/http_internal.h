@@ -161,6 +161,12 @@ long cis__http_base64_decode(const char *text, size_t len, uint8_t *out);
  * revoked it: the token generation (row 2 of cis_registry_gen) is read at
  * most this often by a check (docs/serve.md). */
 #define CIS__TOKENS_POLL_MS 1000u
+/* cis_tokens_check, where a token the handle has not cached is looked
+ * up in the store only if may_look_up(ctx) allows it (a server's rate of
+ * such lookups, docs/serve.md); when it does not: CIS_ESTATE, *paced
+ * set, and nothing read. NULL may_look_up: always. */
+cis_result cis__tokens_check_paced(cis_tokens *t, const char *token, size_t len, char *tenant, size_t cap,
+                                   bool (*may_look_up)(void *ctx), void *ctx, bool *paced);
 /* How many it holds now (for tests). */
 size_t cis__tokens_cached(cis_tokens *t);
 /* How many times it was emptied (for tests). */

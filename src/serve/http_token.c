@@ -32,6 +32,11 @@
  *   of cis_registry_gen) that a check reads at most that often.
  * A check that fills the cache while the cache is emptied does not put
  * its entry in (epoch), so a revocation is never undone by a late fill.
+ *
+ * The server checks through cis__tokens_check_paced: a token not cached
+ * reads the store only when the server's rate of such lookups allows it
+ * (http.c, token_wait), so that a client sending tokens no one was given
+ * cannot make every request a read of the registry's database.
  */
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -777,6 +782,12 @@ cis_result cis_tokens_revoke(cis_tokens *t, const char *name_or_id) {
 }
 
 cis_result cis_tokens_check(cis_tokens *t, const char *token, size_t len, char *tenant, size_t cap) {
+  return cis__tokens_check_paced(t, token, len, tenant, cap, NULL, NULL, NULL);
+}
+
+cis_result cis__tokens_check_paced(cis_tokens *t, const char *token, size_t len, char *tenant, size_t cap,
+                                   bool (*may_look_up)(void *ctx), void *ctx, bool *paced) {
+  if (paced) *paced = false;
   if (!t || !tenant || cap < CIS_TOKEN_NAME_MAX + 1) return CIS_EINVAL;
   if (t->h.failed) return CIS_ESTATE; /* its open failed: only its message and close */
   tenant[0] = 0;
@@ -805,6 +816,11 @@ cis_result cis_tokens_check(cis_tokens *t, const char *token, size_t len, char *
   if (cache_get(t, digest, tenant, cap, &epoch)) {
     local_put(&t->cache, digest, tenant, epoch);
     return CIS_OK;
+  }
+  /* Not seen: the store's read waits for the caller's leave. */
+  if (may_look_up && !may_look_up(ctx)) {
+    if (paced) *paced = true;
+    return cis__fail(t, CIS_ESTATE, "too many lookups of tokens not seen lately; retry later");
   }
   if (t->pg) {
     rc = pg_check(t, idtext, digest, tenant, cap);

@@ -68,12 +68,7 @@ static uint64_t thread_cpu_ns(const cis__pool_thread *w) {
  * everyone's priority, which no CPU share of ours limits. */
 static bool may_start(cis__pool *p, cis__pool_owner *o, uint64_t now) {
   if (!p->c.owner_rate || !o->qhead->paced) return true;
-  double rate = p->c.owner_rate;
-  if (!o->tokens_at) o->tokens = rate;
-  else if (now > o->tokens_at) o->tokens += (double)(now - o->tokens_at) * rate / 1e9;
-  if (o->tokens > rate) o->tokens = rate;
-  o->tokens_at = now;
-  if (o->tokens >= 1) return true;
+  if (cis__rate_refill(&o->pace, p->c.owner_rate, now) >= 1) return true;
   o->qhead->waited = true;
   return false;
 }
@@ -91,7 +86,7 @@ static cis__pool_job *take(cis__pool *p, bool lane) {
   if (!o) return NULL;
   cis__pool_job *j = o->qhead;
   if (p->c.owner_rate && j->paced) {
-    o->tokens -= 1;
+    o->pace.left -= 1; /* may_start refilled it to now */
     p->paced += j->waited;
   }
   o->qhead = j->next;

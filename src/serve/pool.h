@@ -43,6 +43,7 @@
 #include <time.h>
 
 #include "cis/cis.h"
+#include "common/rate.h"
 
 /* A call whose thread has used this much CPU time is long: it gets a CPU
  * quota (with an attached instance; else its thread is lowered by
@@ -147,10 +148,9 @@ typedef struct cis__pool_owner {
    * remote_gen (cis__pool_remote; listed here or not). */
   atomic_uint_fast64_t remote_calling_gen;
   uint64_t quota_round;                /* set_quotas's round that counted it last (under mu) */
-  /* Pacing (cis__pool_config.owner_rate; under mu): paced jobs it may
-   * start now, as of tokens_at (0: never paced yet, the bucket full). */
-  double tokens;
-  uint64_t tokens_at;
+  /* Pacing (cis__pool_config.owner_rate; under mu): the paced jobs it
+   * may start. */
+  cis__rate pace;
 } cis__pool_owner;
 
 /* A unit of work. The submitter owns it, and waits for done (cis__pool_wait)

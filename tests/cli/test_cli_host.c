@@ -121,73 +121,50 @@ static void serve_reads_configuration_file_env_flag(void **st) {
   free(r);
 }
 
-/* A bad serve setting names its source, whichever it is. */
+/* A bad serve setting names its source, whichever it is: each case is a
+ * configuration file (or none), a variable of the environment (or none)
+ * or a flag with its value, then the exit status and what stderr says. */
 static void serve_bad_setting_names_source(void **st) {
   (void)st;
-  write_file(path_of(home, "config.json"), "{\"serve\": {\"workers\": \"many\"}}\n");
-  run_out *r = serve_once("--listen", "127.0.0.1:0", NULL);
-  expect(r, 3);
-  has(r->err, "serve.workers needs a whole number");
-  has(r->err, "config.json");
-  free(r);
-  unlink(path_of(home, "config.json"));
-  setenv("CIS_SERVE_WORKERS", "0", 1);
-  r = serve_once("--listen", "127.0.0.1:0", NULL);
-  expect(r, 2);
-  has(r->err, "workers 1..1024");
-  free(r);
-  unsetenv("CIS_SERVE_WORKERS");
-  r = serve_once("--listen", "127.0.0.1:0", "--max-body", "lots", NULL);
-  expect(r, 2);
-  has(r->err, "--max-body needs a size");
-  free(r);
-  r = serve_once("--listen", "127.0.0.1:0", "--inline-us", "-1", NULL);
-  expect(r, 2);
-  has(r->err, "--inline-us needs a whole number");
-  free(r);
-  write_file(path_of(home, "config.json"), "{\"serve\": {\"inline_us\": 10000001}}\n");
-  r = serve_once("--listen", "127.0.0.1:0", NULL);
-  expect(r, 2);
-  has(r->err, "inline_us 0..10000000");
-  free(r);
-  write_file(path_of(home, "config.json"), "{\"serve\": {\"lane_workers\": 1025}}\n");
-  r = serve_once("--listen", "127.0.0.1:0", NULL);
-  expect(r, 2);
-  has(r->err, "lane_workers 0..1024");
-  free(r);
-  r = serve_once("--listen", "127.0.0.1:0", "--lane-workers", "two", NULL);
-  expect(r, 2);
-  has(r->err, "--lane-workers needs a whole number");
-  free(r);
-  write_file(path_of(home, "config.json"), "{\"serve\": {\"tenant_registry_rate\": 1000001}}\n");
-  r = serve_once("--listen", "127.0.0.1:0", NULL);
-  expect(r, 2);
-  has(r->err, "tenant_registry_rate 0..1000000");
-  free(r);
-  write_file(path_of(home, "config.json"), "{\"serve\": {\"tenant_registry_rate\": \"fast\"}}\n");
-  r = serve_once("--listen", "127.0.0.1:0", NULL);
-  expect(r, 3);
-  has(r->err, "serve.tenant_registry_rate");
-  free(r);
-  r = serve_once("--listen", "127.0.0.1:0", "--tenant-registry-rate", "-1", NULL);
-  expect(r, 2);
-  has(r->err, "--tenant-registry-rate needs a whole number");
-  free(r);
-  write_file(path_of(home, "config.json"), "{\"serve\": {\"http_threads\": 1025}}\n");
-  r = serve_once("--listen", "127.0.0.1:0", NULL);
-  expect(r, 2);
-  has(r->err, "http_threads 0..1024");
-  free(r);
-  r = serve_once("--listen", "127.0.0.1:0", "--http-threads", "many", NULL);
-  expect(r, 2);
-  has(r->err, "--http-threads needs a whole number");
-  free(r);
-  /* Each tenant total in bytes is a size, as the file's is. */
-  static const char *const byte_flags[] = {"--tenant-max-module-bytes", "--tenant-max-kv-bytes", "--tenant-max-fs-bytes"};
-  for (size_t i = 0; i < 3; i++) {
-    r = serve_once("--listen", "127.0.0.1:0", byte_flags[i], "lots", NULL);
-    expect(r, 2);
-    has(r->err, "needs a size such as 64MiB");
+  static const struct {
+    const char *config, *env, *env_value, *flag, *value;
+    int code;
+    const char *want, *want2;
+  } c[] = {
+      {"{\"serve\": {\"workers\": \"many\"}}\n", NULL, NULL, NULL, NULL, 3, "serve.workers needs a whole number",
+       "config.json"},
+      {NULL, "CIS_SERVE_WORKERS", "0", NULL, NULL, 2, "workers 1..1024", NULL},
+      {NULL, NULL, NULL, "--max-body", "lots", 2, "--max-body needs a size", NULL},
+      {NULL, NULL, NULL, "--inline-us", "-1", 2, "--inline-us needs a whole number", NULL},
+      {"{\"serve\": {\"inline_us\": 10000001}}\n", NULL, NULL, NULL, NULL, 2, "inline_us 0..10000000", NULL},
+      {"{\"serve\": {\"lane_workers\": 1025}}\n", NULL, NULL, NULL, NULL, 2, "lane_workers 0..1024", NULL},
+      {NULL, NULL, NULL, "--lane-workers", "two", 2, "--lane-workers needs a whole number", NULL},
+      {"{\"serve\": {\"tenant_registry_rate\": 1000001}}\n", NULL, NULL, NULL, NULL, 2,
+       "tenant_registry_rate 0..1000000", NULL},
+      {"{\"serve\": {\"tenant_registry_rate\": \"fast\"}}\n", NULL, NULL, NULL, NULL, 3, "serve.tenant_registry_rate",
+       NULL},
+      {NULL, NULL, NULL, "--tenant-registry-rate", "-1", 2, "--tenant-registry-rate needs a whole number", NULL},
+      {"{\"serve\": {\"http_threads\": 1025}}\n", NULL, NULL, NULL, NULL, 2, "http_threads 0..1024", NULL},
+      {NULL, NULL, NULL, "--http-threads", "many", 2, "--http-threads needs a whole number", NULL},
+      {"{\"serve\": {\"token_lookup_rate\": 1000001}}\n", NULL, NULL, NULL, NULL, 2, "token_lookup_rate 0..1000000",
+       NULL},
+      {"{\"serve\": {\"token_lookup_rate\": [1]}}\n", NULL, NULL, NULL, NULL, 3, "serve.token_lookup_rate", NULL},
+      {NULL, "CIS_SERVE_TOKEN_LOOKUP_RATE", "1e3", NULL, NULL, 3, "CIS_SERVE_TOKEN_LOOKUP_RATE", NULL},
+      {NULL, NULL, NULL, "--token-lookup-rate", "-5", 2, "--token-lookup-rate needs a whole number", NULL},
+      /* Each tenant total in bytes is a size, as the file's is. */
+      {NULL, NULL, NULL, "--tenant-max-module-bytes", "lots", 2, "needs a size such as 64MiB", NULL},
+      {NULL, NULL, NULL, "--tenant-max-kv-bytes", "lots", 2, "needs a size such as 64MiB", NULL},
+      {NULL, NULL, NULL, "--tenant-max-fs-bytes", "lots", 2, "needs a size such as 64MiB", NULL},
+  };
+  for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+    if (c[i].config) write_file(path_of(home, "config.json"), c[i].config);
+    else unlink(path_of(home, "config.json"));
+    if (c[i].env) setenv(c[i].env, c[i].env_value, 1);
+    run_out *r = c[i].flag ? serve_once("--listen", "127.0.0.1:0", c[i].flag, c[i].value, NULL)
+                           : serve_once("--listen", "127.0.0.1:0", NULL);
+    if (c[i].env) unsetenv(c[i].env);
+    if (r->status != c[i].code || !strstr(r->err, c[i].want) || (c[i].want2 && !strstr(r->err, c[i].want2)))
+      fail_msg("case %zu: exit %d (wanted %d), stderr: %s", i, r->status, c[i].code, r->err);
     free(r);
   }
   unlink(path_of(home, "config.json"));
@@ -208,6 +185,7 @@ static void config_show_lists_serve_settings(void **st) {
   has(r->out, "serve.lane_workers");
   has(r->out, "serve.tenant_registry_rate");
   has(r->out, "serve.http_threads");
+  has(r->out, "serve.token_lookup_rate");
   const char *q = strstr(r->out, "serve.queue");
   assert_non_null(q);
   assert_true(strncmp(q, "serve.queue", 11) == 0);

@@ -52,6 +52,7 @@ typedef struct srv_opts {
   uint64_t max_fs_files; /* nodes of all a tenant's db trees (reported only here) */
   unsigned registry_rate; /* registry changes a tenant may start a second */
   unsigned http_threads;  /* polling threads */
+  unsigned token_rate;    /* lookups a second of tokens not cached */
 } srv_opts;
 
 /* Starts a server on a fresh home with the given pool settings and
@@ -91,6 +92,7 @@ static srv *srv_start_with(size_t max_body, unsigned workers, unsigned queue, un
   c.skills.max_fs_files = o->max_fs_files;
   c.tenant_registry_rate = o->registry_rate;
   c.http_threads = o->http_threads;
+  c.token_lookup_rate = o->token_rate;
   if (cis_server_start(&c, &v->s) != CIS_OK) {
     fprintf(stderr, "server: %s\n", cis_errmsg(v->s));
     cis_server_free(v->s);
@@ -676,16 +678,21 @@ static void polling_threads_follow_the_setting(void **state) {
   srv_stop(d);
 }
 
+/* A server with the defaults shows gauge name at want. */
+static void default_gauge_is(const char *name, uint64_t want) {
+  srv *d = srv_start(256 * 1024, 1, 8, 0);
+  assert_non_null(d);
+  assert_int_equal(metric_u64(d, name), want);
+  srv_stop(d);
+}
+
 /* A tenant's installs and removals start at --tenant-registry-rate a
  * second after a burst of as many: each waits its turn and succeeds (no
  * 429 while its queue has room), counted in /metrics; another tenant's
  * change is not held behind them. The default is 20 a second. */
 static void registry_changes_are_paced_per_tenant(void **state) {
   (void)state;
-  srv *d = srv_start(256 * 1024, 1, 8, 0);
-  assert_non_null(d);
-  assert_int_equal(metric_u64(d, "cis_tenant_registry_rate"), CIS_SERVE_DEFAULT_REGISTRY_RATE);
-  srv_stop(d);
+  default_gauge_is("cis_tenant_registry_rate", CIS_SERVE_DEFAULT_REGISTRY_RATE);
   srv_opts o = {.registry_rate = 2};
   srv *v = srv_start_with(256 * 1024, 1, 8, 0, &o);
   assert_non_null(v);
@@ -711,6 +718,102 @@ static void registry_changes_are_paced_per_tenant(void **state) {
   /* Lists and shows are reads: not paced. */
   for (int i = 0; i < 10; i++) assert_int_equal(status_of(v, "GET", "/v1/skills", v->alice, NULL), 200);
   srv_stop(v);
+}
+
+/* Waits (at most 10 s) until metric name is at least min: 0, else -1. */
+static int wait_metric_at_least(srv *v, const char *name, uint64_t min) {
+  for (int i = 0; i < 1000; i++) {
+    uint64_t n = metric_u64(v, name);
+    if (n >= min && n != ~0ull) return 0;
+    struct timespec ts = {0, 10 * 1000000};
+    nanosleep(&ts, NULL);
+  }
+  return -1;
+}
+
+/* FORGED calls, each with a token of the right shape that was never made. */
+#define FORGED 16
+static void forged_calls(srv *v, call c[FORGED], char tok[FORGED][CIS_TOKEN_MAX]) {
+  for (int i = 0; i < FORGED; i++) {
+    snprintf(tok[i], CIS_TOKEN_MAX, "cis_%d_%064x", 1000 + i, i);
+    call_start(&c[i], v, tok[i], "/v1/skills/echo/invoke", "{}");
+  }
+}
+
+/* Tokens the server has not cached are looked up at --token-lookup-rate
+ * a second after a burst of as many; the requests past it wait their
+ * turn, their connections suspended, and one that waited a second is
+ * answered 429 (Retry-After). A client sending tokens no one was given
+ * gets its 401s at that rate, while a token in use (cached) is answered
+ * at once beside them, and a token made meanwhile is served at its turn.
+ * With no limit none waits. The default is 1,000 a second. */
+static void token_lookups_past_the_rate_wait_their_turn(void **state) {
+  (void)state;
+  default_gauge_is("cis_token_lookup_rate", CIS_SERVE_DEFAULT_TOKEN_LOOKUP_RATE);
+  srv_opts o = {.token_rate = 4};
+  srv *v = srv_start_with(256 * 1024, 1, 8, 0, &o);
+  assert_non_null(v);
+  install(v, v->alice, "echo", "echo", "cis_v1", "");
+  assert_int_equal(status_of(v, "POST", "/v1/skills/echo/invoke", v->alice, "{}"), 200); /* cached */
+  call c[FORGED];
+  char tok[FORGED][CIS_TOKEN_MAX];
+  forged_calls(v, c, tok);
+  /* Some wait (4 a second, after a burst of 4, for 16): alice's cached
+   * token does not wait behind them. */
+  assert_int_equal(wait_metric_at_least(v, "cis_token_lookup_queue", 1), 0);
+  assert_int_equal(status_of(v, "POST", "/v1/skills/echo/invoke", v->alice, "{}"), 200);
+  assert_true(metric_u64(v, "cis_token_lookup_queue") >= 1);
+  int n401 = 0, n429 = 0;
+  for (int i = 0; i < FORGED; i++) {
+    pthread_join(c[i].th, NULL);
+    if (c[i].status == 401) n401++;
+    else if (c[i].status == 429 && strstr(c[i].out, "retry later")) n429++;
+    else fail_msg("forged token %d: %d %s", i, c[i].status, c[i].out);
+  }
+  assert_true(n401 >= 4 && n429 >= 1);
+  assert_true(metric_u64(v, "cis_token_lookup_waits_total") >= (uint64_t)n429);
+  assert_int_equal(metric_u64(v, "cis_token_lookups_late_total"), n429);
+  assert_int_equal(metric_u64(v, "cis_token_lookup_queue"), 0);
+  /* A token made now is looked up at its turn and served. */
+  cis_tokens *t = NULL;
+  char fresh[CIS_TOKEN_MAX];
+  assert_int_equal(cis_tokens_open(v->home, &t), CIS_OK);
+  assert_int_equal(cis_tokens_create(t, "alice", "a2", fresh, sizeof fresh, NULL), CIS_OK);
+  cis_tokens_close(t);
+  assert_int_equal(status_of(v, "POST", "/v1/skills/echo/invoke", fresh, "{}"), 200);
+  srv_stop(v);
+  /* No limit: every one looked up at once. */
+  srv_opts off = {.token_rate = CIS_SERVE_TOKEN_LOOKUP_RATE_OFF};
+  v = srv_start_with(256 * 1024, 1, 8, 0, &off);
+  assert_non_null(v);
+  assert_int_equal(metric_u64(v, "cis_token_lookup_rate"), 0);
+  forged_calls(v, c, tok);
+  for (int i = 0; i < FORGED; i++) {
+    pthread_join(c[i].th, NULL);
+    assert_int_equal(c[i].status, 401);
+  }
+  assert_int_equal(metric_u64(v, "cis_token_lookup_waits_total"), 0);
+  srv_stop(v);
+}
+
+/* A server stopped while requests wait for their token's lookup answers
+ * or closes each (the pacer resumes them before the listeners stop) and
+ * frees what they held. */
+static void stop_while_token_lookups_wait(void **state) {
+  (void)state;
+  srv_opts o = {.token_rate = 1};
+  srv *v = srv_start_with(256 * 1024, 1, 8, 0, &o);
+  assert_non_null(v);
+  call c[FORGED];
+  char tok[FORGED][CIS_TOKEN_MAX];
+  forged_calls(v, c, tok);
+  assert_int_equal(wait_metric_at_least(v, "cis_token_lookup_queue", 1), 0);
+  srv_stop(v);
+  for (int i = 0; i < FORGED; i++) {
+    pthread_join(c[i].th, NULL);
+    if (c[i].status != 0 && c[i].status != 401 && c[i].status != 429 && c[i].status != 503)
+      fail_msg("forged token %d: %d %s", i, c[i].status, c[i].out);
+  }
 }
 
 static void drain_finishes_calls_in_flight_and_refuses_new_ones_503(void **state) {
@@ -1464,6 +1567,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(mcp_stateless_2026_07_28_checks_the_version_header, setup, teardown),
       cmocka_unit_test_setup_teardown(mcp_refuses_no_token_and_web_origins, setup, teardown),
       cmocka_unit_test_setup_teardown(mcp_escaped_nul_is_a_parse_error, setup, teardown),
+      cmocka_unit_test(token_lookups_past_the_rate_wait_their_turn),
+      cmocka_unit_test(stop_while_token_lookups_wait),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

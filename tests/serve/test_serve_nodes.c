@@ -11,7 +11,8 @@
  * stopped: 503 with CIS_EREGISTRYDOWN, then service again once it is back;
  * the nodes' shares of their tenants' CPU (a busy tenant yields to one
  * calling another node), hostile rows in the shares' table, and that
- * table as an older build left it, upgraded in place. Every wait is
+ * table as an older build left it, upgraded in place; lookups of tokens
+ * not cached past --token-lookup-rate waiting their turn. Every wait is
  * bounded.
  *
  * argv: the cis program, the folder of the built fixtures, the folder of
@@ -74,15 +75,17 @@ typedef struct node {
   serve_proc sv;  /* its cis serve process */
 } node;
 
-/* Starts `cis serve --listen 127.0.0.1:0` as a node with home
+/* Starts `cis serve --listen 127.0.0.1:0 EXTRA...` as a node with home
  * g_root/name, and reads its port. */
-static int node_start(node *nd, const char *name) {
+static int node_start_with(node *nd, const char *name, const char *const *extra) {
   snprintf(nd->home, sizeof nd->home, "%s/%s", g_root, name);
   mkdir(nd->home, 0700);
   char env[5][1200], *envp[6];
   node_env(nd->home, env, envp);
-  return serve_proc_start(&nd->sv, g_cis, envp, NULL);
+  return serve_proc_start(&nd->sv, g_cis, envp, extra);
 }
+
+static int node_start(node *nd, const char *name) { return node_start_with(nd, name, NULL); }
 
 /* SIGTERM, then the exit status (at most 120 s). */
 static int node_stop(node *nd) {
@@ -483,6 +486,31 @@ static void shares_table_of_an_older_build_is_upgraded_in_place(void **state) {
   assert_int_equal(node_stop(&a), 0);
 }
 
+/* On a PostgreSQL registry too, tokens the node has not cached are looked
+ * up at --token-lookup-rate a second: past the burst each waits its turn
+ * and is refused 401 once looked up; a token made meanwhile is served at
+ * its turn. */
+static void token_lookups_past_the_rate_wait_on_postgres(void **state) {
+  (void)state;
+  node a;
+  static const char *const extra[] = {"--token-lookup-rate", "2", NULL};
+  assert_int_equal(node_start_with(&a, "pace-a", extra), 0);
+  assert_int_equal(http_metric(a.sv.port, "cis_token_lookup_rate"), 2);
+  char out[512];
+  for (int i = 0; i < 5; i++) {
+    char forged[CIS_TOKEN_MAX];
+    snprintf(forged, sizeof forged, "cis_%d_%064x", 5000 + i, i);
+    assert_int_equal(invoke(a.sv.port, forged, "echo", "{}", out, sizeof out), 401);
+  }
+  unsigned long long waits = http_metric(a.sv.port, "cis_token_lookup_waits_total");
+  assert_true(waits >= 2 && waits != ~0ull);
+  assert_true(http_metric(a.sv.port, "cis_token_lookups_total") >= 5);
+  char tok[256];
+  token_create(a.home, "calm", "pace-calm", tok, sizeof tok);
+  assert_int_equal(install_fixture(a.sv.port, tok, "echo", "calm", ""), 201);
+  assert_int_equal(node_stop(&a), 0);
+}
+
 int main(int argc, char **argv) {
   if (argc < 5) return 2;
   g_cis = argv[1];
@@ -504,6 +532,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_teardown(tenant_busy_on_one_node_yields_to_a_tenant_calling_another, serve_procs_kill),
       cmocka_unit_test_teardown(hostile_rows_in_the_shares_table_are_ignored, serve_procs_kill),
       cmocka_unit_test_teardown(shares_table_of_an_older_build_is_upgraded_in_place, serve_procs_kill),
+      cmocka_unit_test_teardown(token_lookups_past_the_rate_wait_on_postgres, serve_procs_kill),
   };
   rc = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[300];

@@ -1093,8 +1093,8 @@ static void owner_rate_paces_an_owners_jobs_and_no_one_elses(void **state) {
   a_more.pj.paced = true;
   pthread_mutex_lock(&mu);
   uint64_t paced = p.paced, t1 = cis__now_ns();
-  owner_a.tokens = 0;
-  owner_a.tokens_at = t1;
+  owner_a.pace.left = 0;
+  owner_a.pace.at = t1;
   assert_int_equal(cis__pool_submit(&p, &a_more.pj), CIS__POOL_ADMITTED);
   assert_true(wait_done(&a_more));
   assert_true(cis__now_ns() - t1 >= 480000000ull);

@@ -35,7 +35,8 @@ enum { S_AI_URL, S_AI_MODEL, S_AI_KEY_ENV, S_KV, S_FS_DB, S_TIMEOUT, S_MAX_MEMOR
        S_SERVE_LISTEN, S_SERVE_WORKERS, S_SERVE_QUEUE, S_SERVE_MAX_BODY, S_SERVE_TENANT_CONC, S_SERVE_MAX_CONN,
        S_SERVE_PER_ADDRESS, S_SERVE_HEAD_TIMEOUT, S_SERVE_MIN_BODY_RATE, S_SERVE_INLINE_US, S_SERVE_MAX_TIMEOUT, S_SERVE_MAX_MEMORY, S_SERVE_MAX_FUEL, S_SERVE_DRAIN,
        S_SERVE_TENANT_SKILLS, S_SERVE_TENANT_MODULE_BYTES, S_SERVE_TENANT_KV_KEYS, S_SERVE_TENANT_KV_BYTES,
-       S_SERVE_TENANT_FS_FILES, S_SERVE_TENANT_FS_BYTES, S_SERVE_LANE_WORKERS, S_SERVE_REGISTRY_RATE, S_SERVE_HTTP_THREADS, S_N };
+       S_SERVE_TENANT_FS_FILES, S_SERVE_TENANT_FS_BYTES, S_SERVE_LANE_WORKERS, S_SERVE_REGISTRY_RATE, S_SERVE_HTTP_THREADS,
+       S_SERVE_TOKEN_LOOKUP_RATE, S_N };
 
 static const setting_def defs[S_N] = {
     [S_AI_URL] = {"ai.base_url", "CIS_AI_BASE_URL",
@@ -73,6 +74,8 @@ static const setting_def defs[S_N] = {
                                "cis serve: installs and removals one tenant may start a second (20; 0 = no limit)"},
     [S_SERVE_HTTP_THREADS] = {"serve.http_threads", "CIS_SERVE_HTTP_THREADS",
                               "cis serve: polling threads per listen address (0 = 4 per CPU, 8 to 64)"},
+    [S_SERVE_TOKEN_LOOKUP_RATE] = {"serve.token_lookup_rate", "CIS_SERVE_TOKEN_LOOKUP_RATE",
+                                   "cis serve: lookups a second of bearer tokens not cached (1000; 0 = no limit)"},
     [S_SERVE_MIN_BODY_RATE] = {"serve.min_body_rate", "CIS_SERVE_MIN_BODY_RATE",
                                "cis serve: bytes a second a request body must average (1KiB)"},
     [S_SERVE_MAX_TIMEOUT] = {"serve.max_timeout", "CIS_SERVE_MAX_TIMEOUT", "cis serve: most a manifest's timeout may be"},
@@ -162,6 +165,7 @@ static bool check_value(int i, const char *v, char *why, size_t cap) {
   case S_SERVE_LANE_WORKERS:
   case S_SERVE_REGISTRY_RATE:
   case S_SERVE_HTTP_THREADS:
+  case S_SERVE_TOKEN_LOOKUP_RATE:
   case S_SERVE_TENANT_SKILLS:
   case S_SERVE_TENANT_KV_KEYS:
   case S_SERVE_TENANT_FS_FILES:
@@ -224,7 +228,7 @@ static cis_result read_file_members(cli_config *c, const cJSON *obj, const char 
     char num[32], why[256], shown[120];
     const char *v;
     if (cJSON_IsString(m)) v = m->valuestring;
-    else if (cJSON_IsNumber(m) && (i == S_TIMEOUT || i == S_MAX_MEMORY || (i > S_SERVE_LISTEN && i <= S_SERVE_HTTP_THREADS)) &&
+    else if (cJSON_IsNumber(m) && (i == S_TIMEOUT || i == S_MAX_MEMORY || (i > S_SERVE_LISTEN && i < S_N)) &&
              m->valuedouble >= 0 &&
              m->valuedouble < 1.8e19 && m->valuedouble == (double)(uint64_t)m->valuedouble) {
       snprintf(num, sizeof num, "%llu", (unsigned long long)m->valuedouble);
@@ -305,7 +309,8 @@ static cis_result load_config(const cli_host_flags *fl, cli_config *c, char *err
                          [S_SERVE_TENANT_MODULE_BYTES] = "0", [S_SERVE_TENANT_KV_KEYS] = "0",
                          [S_SERVE_TENANT_KV_BYTES] = "0", [S_SERVE_TENANT_FS_FILES] = "0",
                          [S_SERVE_TENANT_FS_BYTES] = "0", [S_SERVE_LANE_WORKERS] = "2",
-                         [S_SERVE_REGISTRY_RATE] = "20", [S_SERVE_HTTP_THREADS] = "0"};
+                         [S_SERVE_REGISTRY_RATE] = "20", [S_SERVE_HTTP_THREADS] = "0",
+                         [S_SERVE_TOKEN_LOOKUP_RATE] = "1000"};
   for (int i = 0; i < S_N; i++)
     if (!set_value(c, i, dv[i], SRC_DEFAULT, NULL)) return CIS_ENOMEM;
   cis_result rc = read_config_file(c, err, cap);
