@@ -173,7 +173,12 @@ static uint64_t pad_of(uint64_t n) { return (PAD - n % PAD) % PAD; }
  * on the size of a function gcc inlines unasked (30, not 15): the
  * entry and loop checks add to a function's size in gcc's estimate, so
  * that small functions native code would inline (a recursion into
- * itself) were not (bench/NOTES.md, "Small functions inlined");
+ * itself) were not (bench/NOTES.md, "Small functions inlined"); sums
+ * of integers regrouped two wide (tree-reassoc-width=2, where gcc's
+ * x86 tuning keeps a chain one add after another): the address
+ * arithmetic the translation spells out op by op then has shorter paths
+ * to the loads it feeds (strings 1.14x native to 1.04x, the same
+ * instructions; bench/NOTES.md, "Integer sums regrouped");
  * -fno-math-errno
  * lets sqrt and rounding inline; -fsignaling-nans and -ffp-contract=off
  * keep float semantics exact (GCC otherwise folds -0 - x into -x and
@@ -202,7 +207,7 @@ static uint64_t pad_of(uint64_t n) { return (PAD - n % PAD) % PAD; }
  * describe function the ELF entry point, which is how cis's own loader
  * (elf.c) finds it without a symbol table. */
 static const char CFLAGS[] =
-    "-O2 --param max-inline-insns-auto=30 "
+    "-O2 --param max-inline-insns-auto=30 --param tree-reassoc-width=2 "
     "-fPIC -shared -fno-math-errno -fsignaling-nans -ffp-contract=off -fno-tree-loop-distribute-patterns "
     "-fno-plt -w "
     "-nostartfiles -Wl,-z,noseparate-code -Wl,-z,norelro -Wl,-e,cis_aot_describe";
