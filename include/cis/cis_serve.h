@@ -103,7 +103,8 @@ CIS_EXTERN cis_result cis_tokens_check(cis_tokens *t, const char *token, size_t 
 #define CIS_SERVE_DEFAULT_REGISTRY_RATE 20u
 #define CIS_SERVE_REGISTRY_RATE_OFF (~0u)
 /* Lookups a second in the token store of bearer tokens the server has
- * not cached, with a burst of as many (docs/serve.md, "Tokens"). */
+ * not cached, with a burst of as many (docs/serve.md, "Tenants and
+ * tokens"). */
 #define CIS_SERVE_DEFAULT_TOKEN_LOOKUP_RATE 1000u
 #define CIS_SERVE_TOKEN_LOOKUP_RATE_OFF (~0u)
 
@@ -173,8 +174,9 @@ typedef struct cis_server_config {
                                  bearer tokens the server has not cached
                                  (each a read of the registry's database),
                                  with a burst of as many; a request whose
-                                 token would need one past it is answered
-                                 429 without it; 0 =
+                                 token would need one past it waits its
+                                 turn, its connection suspended, and is
+                                 answered 429 after 1 s; 0 =
                                  CIS_SERVE_DEFAULT_TOKEN_LOOKUP_RATE,
                                  CIS_SERVE_TOKEN_LOOKUP_RATE_OFF: no limit */
 } cis_server_config;
