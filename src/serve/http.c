@@ -212,22 +212,24 @@ typedef struct request {
   bool too_big;                        /* went past max_body: dropped */
   size_t dropped;                      /* bytes dropped since */
   bool answered;                       /* a reply was queued early (413) */
-  /* Its token's lookup, when it waits for its turn (token_pacer_main). */
+  /* Its token's lookup or refusal, when it waits for its turn
+   * (token_pacer_main). */
   uint8_t pace;                        /* PACE_* */
   struct request *pace_next;           /* the pacer's queue */
   struct MHD_Connection *pace_conn;    /* suspended while it waits */
   uint64_t pace_since;                 /* when it began to wait (cis__now_ns) */
+  bool turned;                         /* it had its turn: its token looked up, or refused */
 } request;
 
-/* Where a request stands with the lookup of its token. */
+/* Where a request stands with the lookup or refusal of its token. */
 enum {
   PACE_NONE,    /* no wait */
   PACE_WAITING, /* in the pacer's queue, its connection suspended */
-  PACE_GO,      /* resumed with a lookup the pacer took for it */
-  PACE_USE,     /* answering with that lookup */
+  PACE_GO,      /* resumed with the turn the pacer took for it */
+  PACE_USE,     /* answering with that turn */
   PACE_LATE,    /* resumed after the longest wait: 429 */
 };
-/* The longest a request waits for its token's lookup. */
+/* The longest a request waits for its turn. */
 #define TOKEN_WAIT_MAX_NS (1000ull * 1000000ull)
 
 struct job;
@@ -587,11 +589,11 @@ static char *metrics_text(cis_server *s, size_t *len) {
       "# TYPE cis_token_lookup_rate gauge\ncis_token_lookup_rate %u\n"
       "# HELP cis_token_lookups_total Lookups in the token store of tokens not cached.\n"
       "# TYPE cis_token_lookups_total counter\ncis_token_lookups_total %llu\n"
-      "# HELP cis_token_lookup_waits_total Requests that waited for their token's lookup (past the rate).\n"
+      "# HELP cis_token_lookup_waits_total Requests that waited their turn to have their token looked up or refused.\n"
       "# TYPE cis_token_lookup_waits_total counter\ncis_token_lookup_waits_total %llu\n"
-      "# HELP cis_token_lookups_late_total Requests answered 429 after the longest wait for their token's lookup.\n"
+      "# HELP cis_token_lookups_late_total Requests answered 429 after the longest wait for their turn.\n"
       "# TYPE cis_token_lookups_late_total counter\ncis_token_lookups_late_total %llu\n"
-      "# HELP cis_token_lookup_queue Requests waiting for their token's lookup now.\n"
+      "# HELP cis_token_lookup_queue Requests waiting their turn now.\n"
       "# TYPE cis_token_lookup_queue gauge\ncis_token_lookup_queue %u\n",
       s->token_rate, (unsigned long long)atomic_load(&s->m.token_lookups),
       (unsigned long long)atomic_load(&s->m.token_waits), (unsigned long long)atomic_load(&s->m.token_late),
@@ -1340,37 +1342,46 @@ static enum MHD_Result reply_calls(cis_server *s, struct MHD_Connection *c, tena
   return ok;
 }
 
-/* Whether a token not in the store's cache may be looked up now: a
+/* Whether rq may have its turn now: a token not in the store's cache
+ * looked up, or a request with no token the server knows refused. A
  * bucket of --token-lookup-rate a second. Each lookup is a read of the
  * registry's database (a round trip on PostgreSQL) on the polling
- * thread, by a client that needs no token to ask: without it a client
- * guessing tokens costs every tenant (bench/serve_tenants.sh -s
- * forged), and no tenant's share can be charged with it. Tokens in use
- * stay in the cache and never wait for it. */
-typedef struct token_turn {
-  cis_server *s;
-  request *rq;
-} token_turn;
-
-static bool token_lookup_allowed(void *ctx) {
-  token_turn *tt = ctx;
-  cis_server *s = tt->s;
+ * thread, by a client that needs no token to ask, and each refusal an
+ * answer such a client's next request follows at once: without the
+ * bucket a client guessing tokens, or sending none, costs every tenant
+ * (bench/serve_tenants.sh -s forged, -s notoken), and no tenant's share
+ * can be charged with it. Tokens in use stay in the cache and never
+ * wait for it. */
+static bool token_turn(cis_server *s, request *rq) {
   bool ok = true;
-  if (tt->rq->pace == PACE_USE) {
-    tt->rq->pace = PACE_NONE; /* the pacer took its token */
+  if (rq->pace == PACE_USE) {
+    rq->pace = PACE_NONE; /* the pacer took its token */
   } else if (s->token_rate) {
     pthread_mutex_lock(&s->token_mu);
     /* Those waiting go first. */
     ok = !s->token_head && cis__rate_take(&s->token_bucket, s->token_rate, cis__now_ns());
     pthread_mutex_unlock(&s->token_mu);
   }
-  if (ok) atomic_fetch_add_explicit(&s->m.token_lookups, 1, memory_order_relaxed);
+  if (ok) rq->turned = true;
   return ok;
 }
 
-/* Parks rq until the pacer gives it a lookup, or its longest wait
+typedef struct token_ctx {
+  cis_server *s;
+  request *rq;
+} token_ctx;
+
+/* cis__tokens_check_paced's may_look_up: rq's turn (token_turn). */
+static bool token_lookup_allowed(void *ctx) {
+  token_ctx *tc = ctx;
+  bool ok = token_turn(tc->s, tc->rq);
+  if (ok) atomic_fetch_add_explicit(&tc->s->m.token_lookups, 1, memory_order_relaxed);
+  return ok;
+}
+
+/* Parks rq until the pacer gives it its turn, or its longest wait
  * passed: its connection suspended, holding no thread. A client that
- * sends tokens no one was given then waits its turn, one per
+ * sends tokens no one was given, or none, then waits its turn, one per
  * connection, rather than being answered at once and sending the next:
  * at most token_rate of its requests a second reach the database or
  * an answer. */
@@ -1462,8 +1473,8 @@ static bool authenticate(cis_server *s, request *rq, char *out, size_t cap, bool
   a += 7;
   while (n && *a == ' ') a++, n--;
   while (n && a[n - 1] == ' ') n--;
-  token_turn tt = {s, rq};
-  cis_result rc = cis__tokens_check_paced(s->tokens, a, n, out, cap, token_lookup_allowed, &tt, paced);
+  token_ctx tc = {s, rq};
+  cis_result rc = cis__tokens_check_paced(s->tokens, a, n, out, cap, token_lookup_allowed, &tc, paced);
   *down = rc == CIS_EREGISTRYDOWN;
   return rc == CIS_OK;
 }
@@ -1592,7 +1603,8 @@ static enum MHD_Result handle(cis_server *s, struct MHD_Connection *c, const cha
   bool down, paced, authed = authenticate(s, rq, who, sizeof who, &down, &paced);
   if (!authed && down)
     return reply_error(s, c, 503, CIS_EREGISTRYDOWN, "the registry database is unavailable", NULL);
-  if (!authed && paced) return token_wait(s, c, rq);
+  /* A refusal takes a turn too, unless its lookup took one. */
+  if (!authed && (paced || (!rq->turned && !token_turn(s, rq)))) return token_wait(s, c, rq);
   if (!authed)
     return reply_error(s, c, 401, CIS_EDENIED, "a valid bearer token is needed", "WWW-Authenticate",
                        "Bearer realm=\"cis\"", NULL);
@@ -1915,7 +1927,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return reply_error(s, c, 429, CIS_ESTATE, "too many lookups of tokens not seen lately; retry later",
                        "Retry-After", "1", NULL);
   }
-  if (rq->pace == PACE_GO) { /* resumed by the pacer, with its lookup */
+  if (rq->pace == PACE_GO) { /* resumed by the pacer, with its turn */
     rq->pace = PACE_USE;
     return handle(s, c, url, method, rq);
   }

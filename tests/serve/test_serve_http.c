@@ -731,12 +731,28 @@ static int wait_metric_at_least(srv *v, const char *name, uint64_t min) {
   return -1;
 }
 
-/* FORGED calls, each with a token of the right shape that was never made. */
+/* FORGED calls, each with a token of the right shape that was never
+ * made, or (none) with no token at all. */
 #define FORGED 16
-static void forged_calls(srv *v, call c[FORGED], char tok[FORGED][CIS_TOKEN_MAX]) {
+static void forged_calls_as(srv *v, call c[FORGED], char tok[FORGED][CIS_TOKEN_MAX], bool none) {
   for (int i = 0; i < FORGED; i++) {
     snprintf(tok[i], CIS_TOKEN_MAX, "cis_%d_%064x", 1000 + i, i);
-    call_start(&c[i], v, tok[i], "/v1/skills/echo/invoke", "{}");
+    call_start(&c[i], v, none ? NULL : tok[i], "/v1/skills/echo/invoke", "{}");
+  }
+}
+
+static void forged_calls(srv *v, call c[FORGED], char tok[FORGED][CIS_TOKEN_MAX]) {
+  forged_calls_as(v, c, tok, false);
+}
+
+/* Joins the calls: each 401 or 429 ("retry later"); their counts. */
+static void forged_ends(call c[FORGED], int *n401, int *n429) {
+  *n401 = *n429 = 0;
+  for (int i = 0; i < FORGED; i++) {
+    pthread_join(c[i].th, NULL);
+    if (c[i].status == 401) (*n401)++;
+    else if (c[i].status == 429 && strstr(c[i].out, "retry later")) (*n429)++;
+    else fail_msg("forged token %d: %d %s", i, c[i].status, c[i].out);
   }
 }
 
@@ -763,13 +779,8 @@ static void token_lookups_past_the_rate_wait_their_turn(void **state) {
   assert_int_equal(wait_metric_at_least(v, "cis_token_lookup_queue", 1), 0);
   assert_int_equal(status_of(v, "POST", "/v1/skills/echo/invoke", v->alice, "{}"), 200);
   assert_true(metric_u64(v, "cis_token_lookup_queue") >= 1);
-  int n401 = 0, n429 = 0;
-  for (int i = 0; i < FORGED; i++) {
-    pthread_join(c[i].th, NULL);
-    if (c[i].status == 401) n401++;
-    else if (c[i].status == 429 && strstr(c[i].out, "retry later")) n429++;
-    else fail_msg("forged token %d: %d %s", i, c[i].status, c[i].out);
-  }
+  int n401, n429;
+  forged_ends(c, &n401, &n429);
   assert_true(n401 >= 4 && n429 >= 1);
   assert_true(metric_u64(v, "cis_token_lookup_waits_total") >= (uint64_t)n429);
   assert_int_equal(metric_u64(v, "cis_token_lookups_late_total"), n429);
@@ -781,6 +792,13 @@ static void token_lookups_past_the_rate_wait_their_turn(void **state) {
   assert_int_equal(cis_tokens_create(t, "alice", "a2", fresh, sizeof fresh, NULL), CIS_OK);
   cis_tokens_close(t);
   assert_int_equal(status_of(v, "POST", "/v1/skills/echo/invoke", fresh, "{}"), 200);
+  /* Requests with no token wait their turn for their 401 alike. */
+  uint64_t waited = metric_u64(v, "cis_token_lookup_waits_total"), late = metric_u64(v, "cis_token_lookups_late_total");
+  forged_calls_as(v, c, tok, true);
+  forged_ends(c, &n401, &n429);
+  assert_true(n401 >= 4 && n429 >= 1);
+  assert_true(metric_u64(v, "cis_token_lookup_waits_total") > waited);
+  assert_int_equal(metric_u64(v, "cis_token_lookups_late_total"), late + (uint64_t)n429);
   srv_stop(v);
   /* No limit: every one looked up at once. */
   srv_opts off = {.token_rate = CIS_SERVE_TOKEN_LOOKUP_RATE_OFF};
