@@ -17,7 +17,7 @@ typedef struct cis__rate {
 } cis__rate;
 
 /* Refills b for the time up to now (ns) at rate a second; returns the
- * whole tokens there, which the caller may take with cis__rate_take. */
+ * tokens there, a part of one included (one may be taken at 1 or more). */
 static inline double cis__rate_refill(cis__rate *b, double rate, uint64_t now) {
   if (!b->at) b->left = rate;
   else if (now > b->at) b->left += (double)(now - b->at) * rate / 1e9;
