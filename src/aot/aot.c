@@ -32,14 +32,16 @@
  * the link when a trap or an exception leaves by a long jump.
  *
  * Deadline and cancel: compiled code decrements the call's tick counter
- * (cis__exec.ticks) at every function entry and every loop header, and
- * calls tick() when it goes negative, which is the runtime's one slow
- * path (cis__exec_check: fuel, cancel flag, clock). Every unbounded
- * execution in wasm passes a loop header or a function entry, so an
- * infinite loop is stopped within one tick quantum of iterations; the
- * counter and the flag are per call and per instance, so cancelling one
- * instance never stops another. The same counter is the fuel of this
- * engine: one unit per function entry and loop iteration (docs/aot.md).
+ * (cis__exec.ticks) at every loop header and at the entries of functions
+ * that call outside their loops or are long outside them (codegen.c,
+ * scan_body), and calls tick() when it goes negative, which is the
+ * runtime's one slow path (cis__exec_check: fuel, cancel flag, clock).
+ * Every unbounded execution in wasm passes a loop header or such an
+ * entry, so an infinite loop is stopped within one tick quantum of
+ * iterations; the counter and the flag are per call and per instance, so
+ * cancelling one instance never stops another. The same counter is the
+ * fuel of this engine: one unit per ticking entry and loop iteration
+ * (docs/aot.md).
  */
 #include <dlfcn.h>
 #include <stdatomic.h>

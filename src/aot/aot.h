@@ -21,7 +21,7 @@
 
 /* Version of the code generator: part of the cache key. Bump it with any
  * change to the C it writes. */
-#define CIS__AOT_CODEGEN_VERSION 28
+#define CIS__AOT_CODEGEN_VERSION 29
 
 /* A growable text buffer. */
 typedef struct cis__aot_buf {

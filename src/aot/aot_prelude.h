@@ -300,7 +300,8 @@ WASM_TRUNCS(AOT_TRUNC)
 
 /* The call's state compiled code touches at every call: the call depth
  * (*c->depth, against c->max_depth) and the tick counter (*c->ticks,
- * decremented at function entries and loop headers). In memory, both
+ * decremented at loop headers and function entries, codegen.c's
+ * scan_body telling which). In memory, both
  * made a chain of stores and reloads through every call (the callee read
  * what its caller had just written), which cost fib more than the calls
  * themselves.
@@ -536,11 +537,10 @@ __asm__(".pushsection .text.aot_tramp,\"ax\",@progbits\n"
         "\tud2\n"
         ".size aot_trap_stack, .-aot_trap_stack\n"
         ".popsection\n");
-#define AOT_ENTER_ASM(c, fi, SP)                                               \
+#define AOT_ENTER_ASM(c, fi, SP, TK)                                           \
   do {                                                                         \
     AOT_ASM_CHECKS("cmpq $0, %[dr]\n\t"                                        \
-                     "jle 3f\n\t" SP "subq $1, %[tk]\n\t"                      \
-                     "js 2f\n"                                                 \
+                     "jle 3f\n\t" SP TK                                       \
                      "1:\n"                                                    \
                      ".pushsection .text.aot_tramp,\"ax\",@progbits\n"         \
                      "2:\n\t"                                                  \
@@ -559,8 +559,12 @@ __asm__(".pushsection .text.aot_tramp,\"ax\",@progbits\n"
                      : "memory", "cc");                                        \
     dr_--;                                                                     \
   } while (0)
-#define AOT_ENTER(c, fi) AOT_ENTER_ASM(c, fi, "cmpq %c[lim](%%rdi), %%rsp\n\tjb 3f\n\t")
-#define AOT_ENTER_LEAF(c, fi) AOT_ENTER_ASM(c, fi, "")
+#define AOT_ENTER_SP "cmpq %c[lim](%%rdi), %%rsp\n\tjb 3f\n\t"
+#define AOT_ENTER_TK "subq $1, %[tk]\n\tjs 2f\n"
+#define AOT_ENTER(c, fi) AOT_ENTER_ASM(c, fi, AOT_ENTER_SP, AOT_ENTER_TK)
+#define AOT_ENTER_LEAF(c, fi) AOT_ENTER_ASM(c, fi, "", AOT_ENTER_TK)
+#define AOT_ENTER_UNTICKED(c, fi) AOT_ENTER_ASM(c, fi, AOT_ENTER_SP, "")
+#define AOT_ENTER_LEAF_UNTICKED(c, fi) AOT_ENTER_ASM(c, fi, "", "")
 #else
 /* Every function entry: the call depth, the native stack, then a tick. */
 #define AOT_ENTER(c, fi)                                                       \
@@ -580,7 +584,19 @@ __asm__(".pushsection .text.aot_tramp,\"ax\",@progbits\n"
     if (AOT_UNLIKELY(--dr_ < 0)) aot_trap((c), AOT_T_STACK, (fi));             \
     if (AOT_UNLIKELY(AOT_DEC_NEG(AOT_TK))) AOT_TICK_SLOW(c);                   \
   } while (0)
+#define AOT_ENTER_UNTICKED(c, fi)                                              \
+  do {                                                                         \
+    if (AOT_UNLIKELY(--dr_ < 0 || AOT_SP_BELOW((c)->cstack_limit)))            \
+      aot_trap((c), AOT_T_STACK, (fi));                                        \
+  } while (0)
+#define AOT_ENTER_LEAF_UNTICKED(c, fi)                                         \
+  do {                                                                         \
+    if (AOT_UNLIKELY(--dr_ < 0)) aot_trap((c), AOT_T_STACK, (fi));             \
+  } while (0)
 #endif
+/* The _UNTICKED entries (codegen.c, scan_body) are those of functions
+ * whose every call lies inside a loop of theirs and that run few
+ * instructions outside their loops: the loops' ticks bound them. */
 /* Memory 0's size in bytes. It is never below the module's declared
  * minimum (AOT_MS_MIN, from the generated file; an imported memory is
  * at least its import's), which gcc is told: it then drops the checks it

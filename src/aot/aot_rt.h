@@ -124,7 +124,7 @@ struct cis_aot_ctx {
   uint8_t *mem;               /* memory 0's base (never moves), or 0 */
   const uint64_t *mem_size;   /* memory 0's current size in bytes */
   int64_t *ticks;             /* the call's tick counter: decremented at
-                                 function entries and loop headers */
+                                 loop headers and (most) function entries */
   uint32_t *depth;            /* the call's wasm call depth: read where the
                                  runtime enters compiled code, written before
                                  it calls out (compiled functions pass theirs

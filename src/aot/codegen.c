@@ -320,6 +320,7 @@ typedef struct gen {
    * and lands at X_land, whose catch clauses (land) are tried by the try
    * the function was in, then along try_next. */
   bool has_try;           /* the current function has a try or try_table */
+  bool entry_tick;        /* its entry ticks (scan_body) */
   uint32_t ntry, try_cap; /* its tries, numbered from 1 */
   uint32_t *try_next;     /* per try: where an exception it does not catch goes */
   uint32_t xslots;        /* most value slots of a tag it catches */
@@ -3570,18 +3571,62 @@ static cis_result plan_slots(gen *g) {
 static void emit_function(gen *g, const cis__functype *t, const char *suffix);
 static void emit_tramped(gen *g, const cis__functype *t);
 
-/* Whether the body has a try or try_table: its function links a handler. */
-static cis_result scan_try(gen *g, const cis__code *code) {
+/* A function's entry ticks (AOT_ENTER) unless every call it makes lies
+ * inside one of its loops and it runs at most UNTICKED_OPS instructions
+ * outside them. A loop's header ticks at each iteration, so a path from
+ * such an entry meets a tick before any call or back edge, and runs at
+ * most UNTICKED_OPS instructions before it does: recursion through it
+ * passes the tick of a loop, and a caller that ticked runs each such
+ * callee's few instructions at most once per instruction of its own. A
+ * leaf (fib's leaves, an accessor) or a function whose recursion is in
+ * its loop (clang's fib) then checks only the depth at its entry. */
+#define UNTICKED_OPS 64u
+
+/* Reads what emit_function needs to know of the whole body before its
+ * text: whether it has a try or try_table (its function links a handler)
+ * and whether its entry ticks. Unreachable code counts, as if reached. */
+static cis_result scan_body(gen *g, const cis__code *code) {
   g->has_try = false;
-  if (!g->m->uses_eh) return CIS_OK;
+  g->entry_tick = false;
   const uint8_t *p = code->body, *end = code->body + code->body_len;
+  uint32_t depth = 0;               /* blocks open inside the function's */
+  uint32_t loop_at = UINT32_MAX;    /* depth of the outermost loop open */
+  uint32_t outside = 0;             /* instructions outside every loop */
   while (p < end) {
     enum cis__op op;
     if (cis__op_read(&p, end, &op) != CIS__OPREAD_OK) BAD();
-    if (op == CIS__OP_TRY || op == CIS__OP_TRY_TABLE) {
-      g->has_try = true;
-      return CIS_OK;
+    bool in_loop = loop_at != UINT32_MAX;
+    switch (op) {
+      case CIS__OP_TRY:
+      case CIS__OP_TRY_TABLE:
+        g->has_try = true;
+        depth++;
+        break;
+      case CIS__OP_BLOCK:
+      case CIS__OP_IF:
+        depth++;
+        break;
+      case CIS__OP_LOOP:
+        if (!in_loop) loop_at = depth;
+        depth++;
+        break;
+      case CIS__OP_END:
+      case CIS__OP_DELEGATE:
+        if (depth) depth--;
+        if (depth == loop_at) loop_at = UINT32_MAX;
+        break;
+      case CIS__OP_CALL:
+      case CIS__OP_RETURN_CALL:
+      case CIS__OP_CALL_INDIRECT:
+      case CIS__OP_RETURN_CALL_INDIRECT:
+      case CIS__OP_CALL_REF:
+      case CIS__OP_RETURN_CALL_REF:
+        if (!in_loop) g->entry_tick = true;
+        break;
+      default:
+        break;
     }
+    if (!in_loop && ++outside > UNTICKED_OPS) g->entry_tick = true;
     if (!skip_imm(&p, end, cis__op_info(op)->imm)) BAD();
   }
   return CIS_OK;
@@ -3644,7 +3689,7 @@ static cis_result gen_function(gen *g, uint32_t i) {
   g->fn_v128 = false;
   g->shadow = false;
   TRY(locals_of(g, code, t));
-  TRY(scan_try(g, code));
+  TRY(scan_body(g, code));
   TRY(gen_ranges(g, code, t));
   if (g->holds && g->collects) { /* again, with its references in S_ */
     TRY(plan_slots(g));
@@ -3766,7 +3811,8 @@ static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
     for (uint32_t k = 0; k < t->nparams; k++)
       if (g->lslot[k]) cis__aot_buf_printf(o, "S_.s[%u] = L%u_in;\n", g->lslot[k] - 1, k);
   }
-  cis__aot_buf_printf(o, "%s(c, %u);\n", is_leaf(g) ? "AOT_ENTER_LEAF" : "AOT_ENTER", fi);
+  cis__aot_buf_printf(o, "AOT_ENTER%s%s(c, %u);\n", is_leaf(g) ? "_LEAF" : "",
+                      g->entry_tick ? "" : "_UNTICKED", fi);
   /* A function with a try: its handler, linked until it returns; a throw
    * lands at X_land (gcc keeps in memory what lives across the calls
    * that may jump there: only these functions pay for it). */

@@ -434,9 +434,11 @@ static void aot_leaf_functions_skip_the_stack_check(void **state) {
   cis_engine *e = engine("interp");
   char *c = generated_c(e, text);
   cis_engine_free(e);
+  /* $leaf and $big call nothing, so their entries do not tick either
+   * (aot_entry_ticks_only_where_a_loop_does_not). */
   static const struct { unsigned fi; const char *entry; } want[] = {
-      {1, "AOT_ENTER_LEAF(c, 1);"}, {2, "AOT_ENTER_LEAF(c, 2);"},
-      {3, "AOT_ENTER(c, 3);"}, {4, "AOT_ENTER(c, 4);"}};
+      {1, "AOT_ENTER_LEAF_UNTICKED(c, 1);"}, {2, "AOT_ENTER_LEAF(c, 2);"},
+      {3, "AOT_ENTER(c, 3);"}, {4, "AOT_ENTER_UNTICKED(c, 4);"}};
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
     char *f = function_c(c, want[i].fi);
     if (!strstr(f, want[i].entry)) fail_msg("w%u: no %s in\n%s", want[i].fi, want[i].entry, f);
@@ -449,6 +451,56 @@ static void aot_leaf_functions_skip_the_stack_check(void **state) {
   assert_null(strstr(f, "AOT_SYNC_OUT"));
   assert_int_equal(count_of(f, "AOT_DIRECT_OUT(c);"), 2);
   free(f);
+  free(c);
+}
+
+/* A function's entry ticks unless every call it makes lies inside one of
+ * its loops and it runs at most 64 instructions outside them (codegen.c,
+ * scan_body): a call before, after or beside a loop ticks, as do a tail
+ * call and a call through a table outside one; a loop with a call, a
+ * leaf, and a call in a loop nested in a block do not. 64 instructions
+ * outside the loops do not tick, 65 do. */
+static void aot_entry_ticks_only_where_a_loop_does_not(void **state) {
+  (void)state;
+  char *text = NULL;
+  size_t cap = 0;
+  FILE *t = open_memstream(&text, &cap);
+  assert_non_null(t);
+  fputs("(module (type $v (func)) (table 1 funcref)\n"
+        " (func $leaf)\n"                                                          /* 0 */
+        " (func (call $leaf) (loop))\n"                                            /* 1 */
+        " (func (loop) (call $leaf))\n"                                            /* 2 */
+        " (func (loop (call $leaf)))\n"                                            /* 3 */
+        " (func (block (loop (block (call $leaf)))))\n"                            /* 4 */
+        " (func (loop (block (call $leaf))) (call $leaf))\n"                       /* 5 */
+        " (func (return_call $leaf))\n"                                            /* 6 */
+        " (func (call_indirect (type $v) (i32.const 0)))\n"                        /* 7 */
+        " (func (loop (call_indirect (type $v) (i32.const 0))))\n"                 /* 8 */
+        " (func (loop (loop (call $leaf))) (if (i32.const 1) (then (call $leaf))))\n", /* 9 */
+        t);
+  for (int k = 0; k < 2; k++) { /* 10: 64 instructions outside, 11: 65 */
+    fputs(" (func (loop (call $leaf))", t);
+    /* the loop and the function's end: 2 of the 64 */
+    for (int i = 0; i < 31; i++) fputs(" (drop (i32.const 0))", t);
+    if (k) fputs(" nop", t);
+    fputs(")\n", t);
+  }
+  fputs(")", t);
+  fclose(t);
+  cis_engine *e = engine("interp");
+  char *c = generated_c(e, text);
+  cis_engine_free(e);
+  free(text);
+  static const bool ticks[] = {false, true, true, false, false, true,
+                               true,  true, false, true, false, true};
+  for (unsigned fi = 0; fi < sizeof ticks / sizeof ticks[0]; fi++) {
+    char *f = function_c(c, fi);
+    char untick[64];
+    snprintf(untick, sizeof untick, "_UNTICKED(c, %u);", fi);
+    if ((strstr(f, untick) == NULL) != ticks[fi])
+      fail_msg("w%u: the entry should %stick:\n%s", fi, ticks[fi] ? "" : "not ", f);
+    free(f);
+  }
   free(c);
 }
 
@@ -635,6 +687,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(results_share_one_struct_per_shape, setup, teardown),
       cmocka_unit_test_setup_teardown(big_function_is_compiled_at_o1, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_leaf_functions_skip_the_stack_check, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(aot_entry_ticks_only_where_a_loop_does_not, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(aot_group_check_form_per_function, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_bounded_addresses_skip_their_check, setup, teardown),

@@ -1,7 +1,8 @@
 ;; Calls between compiled functions, for the limits they must keep exact:
 ;; direct recursion ending in a leaf, the same through call_indirect, a
-;; host function calling back into the module between them, and a
-;; recursion without loops that runs long.
+;; host function calling back into the module between them, and two
+;; recursions that run long: one without loops, one whose calls are all
+;; inside its loop.
 (module
   (import "host" "back" (func $back (param i32) (result i32)))
   (type $t (func (param i32) (result i32)))
@@ -29,4 +30,16 @@
     (if (result i32) (i32.lt_u (local.get 0) (i32.const 2))
       (then (local.get 0))
       (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1)))
-                     (call $fib (i32.sub (local.get 0) (i32.const 2))))))))
+                     (call $fib (i32.sub (local.get 0) (i32.const 2)))))))
+  ;; The same numbers as clang writes fib: the second call a loop, so the
+  ;; only call is inside the loop, whose header ticks where the entry
+  ;; does not (codegen.c, scan_body).
+  (func $fib_loop (export "fib_loop") (param $n i32) (result i32) (local $acc i32)
+    (block $done
+      (br_if $done (i32.lt_u (local.get $n) (i32.const 2)))
+      (loop $again
+        (local.set $acc (i32.add (local.get $acc)
+                                 (call $fib_loop (i32.sub (local.get $n) (i32.const 1)))))
+        (local.set $n (i32.sub (local.get $n) (i32.const 2)))
+        (br_if $again (i32.gt_u (local.get $n) (i32.const 1)))))
+    (i32.add (local.get $n) (local.get $acc))))
