@@ -92,5 +92,18 @@ check "run, not required" 0 "$cis" skill run hello
 check "config show lists it" 0 "$cis" config show
 grep -q "skills.require_signature" "$tmp/out" || { echo "FAIL config show"; fails=$((fails + 1)); }
 check "key untrust unknown" 1 "$cis" key untrust dev
+# Trust is kept in the configured registry (the setting `registry`, here
+# another SQLite file through CIS_REGISTRY), where the skill commands and
+# the servers read it, not always in the home's registry.db.
+other=$tmp/other-registry.db
+check "key trust, configured registry" 0 env CIS_REGISTRY="sqlite:$other" "$cis" key trust dev "$CIS_HOME/keys/dev.pub"
+check "key list, configured registry" 0 env CIS_REGISTRY="sqlite:$other" "$cis" key list --json
+grep -q "$pub" "$tmp/out" || { echo "FAIL key list of the configured registry lacks the key"; fails=$((fails + 1)); }
+check "key list, home registry" 0 "$cis" key list --json
+grep -q "$pub" "$tmp/out" && { echo "FAIL the home registry has the key"; fails=$((fails + 1)); }
+check "sign again (the manifest changed above)" 0 "$cis" skill sign "$tmp/hello" --key dev
+check "signed, trusted in the configured registry" 0 env CIS_REGISTRY="sqlite:$other" \
+  "$cis" skill install --require-signature "$tmp/hello"
+check "bad registry setting" 3 env CIS_REGISTRY="nosuch:x" "$cis" key list
 echo "cli_sign: $fails failed"
 [ "$fails" = 0 ]

@@ -1,8 +1,9 @@
 /*
  * This file implements `cis key create|trust|untrust|list` and `cis skill
  * sign`: the Ed25519 keys of signed skills (cis_skill.h, "signed skills").
- * A key pair is two files; trust is per tenant, kept in $CIS_HOME's
- * registry; a signed skill carries skill.sig beside its skill.json.
+ * A key pair is two files; trust is per tenant, kept in the configured
+ * registry (the setting `registry`: $CIS_HOME's by default); a signed
+ * skill carries skill.sig beside its skill.json.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,15 +42,15 @@ static void home_dir(char *out, size_t cap) {
   snprintf(out, cap, "%s/.local/share/cis", u && *u ? u : ".");
 }
 
+/* The tenant's registry as configured (cli_config.c: the setting
+ * `registry`, the home's registry.db or a PostgreSQL database several
+ * nodes share), where the servers read trust. */
 static int open_tenant(const char *tenant, cis_skills **s) {
-  cis_skills_config c;
-  cis_skills_config_default(&c);
-  c.tenant = tenant;
-  cis_result rc = cis_skills_open(&c, s);
+  const cli_host_flags f = {.tenant = tenant};
+  char err[600] = "";
+  cis_result rc = cli_open_skills(&f, s, err, sizeof err);
   if (rc != CIS_OK) {
-    cli_error("key", rc, *s ? cis_skills_errmsg(*s) : cis_strerror(rc));
-    cis_skills_close(*s);
-    *s = NULL;
+    cli_error("key", rc, err);
     return cli_exit_code(rc);
   }
   return CLI_EXIT_OK;
