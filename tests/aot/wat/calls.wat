@@ -14,6 +14,16 @@
     (if (result i32) (i32.eqz (local.get 0))
       (then (call $leaf (i32.const 0)))
       (else (i32.add (call $down (i32.sub (local.get 0) (i32.const 1))) (i32.const 1)))))
+  ;; down_loop(n): down's frames, with every call inside a loop that runs
+  ;; once, so its entry checks the depth but does not tick.
+  (func $down_loop (export "down_loop") (param $n i32) (result i32) (local $r i32)
+    (loop $once
+      (local.set $r
+        (if (result i32) (i32.eqz (local.get $n))
+          (then (call $leaf (i32.const 0)))
+          (else (i32.add (call $down_loop (i32.sub (local.get $n) (i32.const 1)))
+                         (i32.const 1))))))
+    (local.get $r))
   (func (export "down_ind") (param i32) (result i32)
     (if (result i32) (i32.eqz (local.get 0))
       (then (call $leaf (i32.const 0)))
