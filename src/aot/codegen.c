@@ -3579,7 +3579,8 @@ static void emit_tramped(gen *g, const cis__functype *t);
  * passes the tick of a loop, and a caller that ticked runs each such
  * callee's few instructions at most once per instruction of its own. A
  * leaf (fib's leaves, an accessor) or a function whose recursion is in
- * its loop (clang's fib) then checks only the depth at its entry. */
+ * its loop (clang's fib) then checks only the depth (and the native
+ * stack, where it calls) at its entry. */
 #define UNTICKED_OPS 64u
 
 /* Reads what emit_function needs to know of the whole body before its
