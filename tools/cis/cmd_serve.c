@@ -126,7 +126,7 @@ int cli_cmd_serve(int argc, char **argv) {
        "(default 0: 4 per CPU, 8 to 64)"},
       {"--token-lookup-rate", CLI_OPT_STR, &flag[F_TOKEN_LOOKUP_RATE], NULL, "N",
        "lookups a second of bearer tokens the server has not cached, with a burst of as many; a request "
-       "past it is answered 429 (default 1000; 0: no limit)"},
+       "past it waits its turn, and after 1 s is answered 429 (default 1000; 0: no limit)"},
   };
   /* The host's flags: --log-level, --log-format, --quiet, --set, --require-signature. */
   const size_t nopts = F_N + cli_host_opts(&hf, opts + F_N);
