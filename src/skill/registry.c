@@ -552,7 +552,10 @@ static cis_result register_skill(cis_skills *s, const uint8_t *wasm, size_t wasm
                       .manifest = (char *)manifest, .manifest_len = manifest_len, .installed_at = (int64_t)time(NULL),
                       .dir = (char *)dir, .grants = gjson, .signature = (char *)sig, .signature_len = siglen};
   rc = s->reg->skill_put(s, cis__registry_until(), &row, wasm, wasm_len); /* checks the tenant's room (cis__registry_room) */
-  if (rc == CIS_OK) cis__registry_changed(s); /* committed: no handle runs the old entry now */
+  /* Committed: no handle runs the old entry now. A failure may have
+   * committed too (a connection lost after the commit): the caches go
+   * either way. */
+  cis__registry_changed(s);
 done:
   free(gjson);
   cis__grants_free(&g);

@@ -18,7 +18,7 @@
 
 struct cis_skills;
 
-#define CIS__REGISTRY_METHODS_VERSION 2
+#define CIS__REGISTRY_METHODS_VERSION 3
 /* Whether v is a module's name: 64 lowercase hex digits (a row of a
  * shared database may hold anything; it must never name a file). */
 static inline bool cis__sha256_hex_valid(const char *v) {
@@ -57,6 +57,7 @@ void cis__reg_row_free(cis__reg_row *r);
 
 /* Callbacks of the listing methods: a non-zero return stops the listing. */
 typedef int (*cis__reg_row_fn)(void *ctx, const cis__reg_row *row);
+typedef int (*cis__reg_name_fn)(void *ctx, const char *name);
 typedef int (*cis__reg_key_fn)(void *ctx, const char *name, const char *public_key, int64_t added_at);
 typedef int (*cis__reg_setting_fn)(void *ctx, const char *key, const char *value);
 
@@ -90,6 +91,8 @@ typedef struct cis__registry_methods {
   cis_result (*skill_del)(struct cis_skills *s, uint64_t until, const char *name);
   /* Every row of the tenant by name (manifest included). */
   cis_result (*skill_each)(struct cis_skills *s, uint64_t until, cis__reg_row_fn fn, void *ctx);
+  /* The name of every row of the tenant, and nothing else of it. */
+  cis_result (*name_each)(struct cis_skills *s, uint64_t until, cis__reg_name_fn fn, void *ctx);
   /* The bytes of module sha (malloc'd); CIS_ENOTFOUND when not stored.
    * The caller checks them against sha (bytes fetched from a shared
    * database are checked here too, before a local copy is kept). */

@@ -346,6 +346,23 @@ static cis_result pg_skill_each(cis_skills *s, uint64_t until, cis__reg_row_fn f
   return CIS_OK;
 }
 
+static const char name_each_sql[] = "SELECT name FROM cis_skills WHERE tenant=$1 ORDER BY name";
+
+static cis_result pg_name_each(cis_skills *s, uint64_t until, cis__reg_name_fn fn, void *ctx) {
+  PGresult *r;
+  const char *v[1] = {s->tenant};
+  int l[1] = {slen(s->tenant)};
+  cis_result rc = q(s, until, name_each_sql, 1, v, l, NULL, &r);
+  if (rc != CIS_OK) return rc;
+  for (int i = 0, n = cis__db_pg_rows(r); i < n; i++) {
+    size_t len = 0;
+    const char *name = cis__db_pg_value(r, i, 0, &len);
+    if (name && fn(ctx, name)) break;
+  }
+  cis__db_pg_clear(r);
+  return CIS_OK;
+}
+
 static const char usage_sql[] =
     "WITH o AS (SELECT sha256 FROM cis_skills WHERE tenant=$1::text AND name<>$2::text), "
     "d AS (SELECT DISTINCT sha256 FROM o) "
@@ -756,6 +773,7 @@ const cis__registry_methods cis__registry_postgres = {
     .skill_get = pg_skill_get,
     .skill_del = pg_skill_del,
     .skill_each = pg_skill_each,
+    .name_each = pg_name_each,
     .module_get = pg_module_get,
     .usage = pg_usage,
     .key_put = pg_key_put,

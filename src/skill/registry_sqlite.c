@@ -421,6 +421,22 @@ static cis_result sq_skill_each(cis_skills *s, uint64_t until, cis__reg_row_fn f
   return rc;
 }
 
+static cis_result sq_name_each(cis_skills *s, uint64_t until, cis__reg_name_fn fn, void *ctx) {
+  arm(s, until);
+  sqlite3_stmt *st;
+  cis_result pr = prep(s, "SELECT name FROM skills WHERE tenant=? ORDER BY name", &st);
+  if (pr != CIS_OK) return pr;
+  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
+  int r;
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *name = (const char *)sqlite3_column_text(st, 0);
+    if (name && fn(ctx, name)) break;
+  }
+  cis_result rc = r != SQLITE_ROW && r != SQLITE_DONE ? db_fail(s, r) : CIS_OK;
+  sqlite3_finalize(st);
+  return rc;
+}
+
 static int sha_cmp(const void *a, const void *b) { return strcmp(a, b); }
 
 static cis_result sq_usage(cis_skills *s, uint64_t until, const char *name, const char *sha, uint64_t *skills, uint64_t *bytes,
@@ -617,6 +633,7 @@ const cis__registry_methods cis__registry_sqlite = {
     .skill_get = sq_skill_get,
     .skill_del = sq_skill_del,
     .skill_each = sq_skill_each,
+    .name_each = sq_name_each,
     .module_get = sq_module_get,
     .usage = sq_usage,
     .key_put = sq_key_put,

@@ -122,6 +122,7 @@ cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out) {
   pthread_mutex_init(&s->write_lock, NULL);
   pthread_mutex_init(&s->kv_lock, NULL);
   pthread_mutex_init(&s->kv_call_lock, NULL);
+  pthread_mutex_init(&s->names_lock, NULL);
   for (unsigned k = 0; k < CIS__SKILL_STRIPES; k++) pthread_mutex_init(&s->stripes[k].lock, NULL);
   cis_result rc;
   if (cfg->home && *cfg->home) snprintf(s->home, sizeof s->home, "%s", cfg->home);
@@ -235,6 +236,7 @@ static void skills_release(cis_skills *s) {
   pthread_mutex_destroy(&s->write_lock);
   pthread_mutex_destroy(&s->kv_lock);
   pthread_mutex_destroy(&s->kv_call_lock);
+  pthread_mutex_destroy(&s->names_lock);
   for (unsigned k = 0; k < CIS__SKILL_STRIPES; k++) pthread_mutex_destroy(&s->stripes[k].lock);
   free(s->kv_spec);
   free(s->vfs_db_spec);

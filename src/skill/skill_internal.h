@@ -71,6 +71,9 @@ struct cis_skills {
   bool require_signature;     /* only skills signed by a key the tenant trusts (sign.c) */
   char tenant[CIS_TENANT_NAME_MAX + 1]; /* whose skills these are (cis_skills_config.tenant) */
   bool tenant_fixed;          /* set by the config: calls may not name another tenant */
+  pthread_mutex_t names_lock; /* guards names */
+  struct cis__name_set *names; /* the tenant's skill names under one generation (warm.c), or NULL */
+  atomic_bool names_loading;  /* a thread reads them */
   CIS__PAD(pad);              /* every call reads the above and locks below */
   struct cis__skill_stripe {  /* the entry cache, one copy per stripe of threads (warm.c) */
     pthread_mutex_t lock;     /* guards skills and gen */

@@ -117,8 +117,89 @@ static struct cis__skill_stripe *own_stripe(cis_skills *s) {
   return &s->stripes[mine];
 }
 
+/* The names of the tenant's installed skills as read under generation
+ * gen, so that a call of a name the tenant does not have is answered from
+ * memory: a tenant calling names it does not have, a new one each time,
+ * otherwise costs a registry read a call (on PostgreSQL a round trip at
+ * the database's priority). Read once per generation, on the first miss,
+ * by one thread at a time; the others read the registry row as before.
+ * The set follows the generation as the entries do, so on a cluster a
+ * skill installed through another node is unknown here for as long as a
+ * removed one still runs: CIS__REGISTRY_POLL_MS at most. */
+typedef struct cis__name_set {
+  uint64_t gen;  /* the generation read before the names were */
+  size_t n, cap;
+  char **names;  /* sorted by strcmp */
+  bool cut;      /* the read stopped short: not every name is here */
+} cis__name_set;
+
+/* A tenant with more skills than this keeps no set: each miss reads
+ * its row. */
+#define NAME_SET_MAX 100000u
+
+static void name_set_free(cis__name_set *ns) {
+  if (!ns) return;
+  for (size_t i = 0; i < ns->n; i++) free(ns->names[i]);
+  free(ns->names);
+  free(ns);
+}
+
+static int name_add(void *ctx, const char *name) {
+  cis__name_set *ns = ctx;
+  if (ns->n == NAME_SET_MAX) return ns->cut = true;
+  if (ns->n == ns->cap) {
+    size_t cap = ns->cap ? ns->cap * 2 : 16;
+    char **grown = realloc(ns->names, cap * sizeof *grown);
+    if (!grown) return ns->cut = true;
+    ns->names = grown;
+    ns->cap = cap;
+  }
+  if (!(ns->names[ns->n] = strdup(name))) return ns->cut = true;
+  ns->n++;
+  return 0;
+}
+
+static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Whether name is among the tenant's skills under generation gen: 1 yes,
+ * 0 no, -1 not known (no set of that generation). */
+static int name_known(cis_skills *s, const char *name, uint64_t gen) {
+  int known = -1;
+  pthread_mutex_lock(&s->names_lock);
+  cis__name_set *ns = s->names;
+  if (ns && ns->gen == gen) known = bsearch(&name, ns->names, ns->n, sizeof *ns->names, name_cmp) != NULL;
+  pthread_mutex_unlock(&s->names_lock);
+  return known;
+}
+
+/* Reads the tenant's names (by until) into the set of generation gen,
+ * unless another thread does it now. Leaves the set as it was when the
+ * read fails, is cut short or finds more than NAME_SET_MAX names. */
+static void names_load(cis_skills *s, uint64_t until, uint64_t gen) {
+  if (atomic_exchange(&s->names_loading, true)) return;
+  cis__name_set *ns = calloc(1, sizeof *ns);
+  bool whole = false;
+  if (ns) {
+    ns->gen = gen;
+    whole = s->reg->name_each(s, until, name_add, ns) == CIS_OK && !ns->cut;
+  }
+  if (whole) {
+    qsort(ns->names, ns->n, sizeof *ns->names, name_cmp);
+    pthread_mutex_lock(&s->names_lock);
+    cis__name_set *old = s->names;
+    s->names = ns;
+    pthread_mutex_unlock(&s->names_lock);
+    name_set_free(old);
+  } else {
+    name_set_free(ns);
+  }
+  atomic_store(&s->names_loading, false);
+}
+
 void cis__warm_close(cis_skills *s) {
   flush_all(s);
+  name_set_free(s->names);
+  s->names = NULL;
   cis_imports_free(s->host_imports);
   s->host_imports = NULL;
   cis__genfile_unmap(s->gen);
@@ -224,7 +305,13 @@ cis_result cis__skill_lookup_call(cis_skills *s, const char *name, const cis_inv
     }
   pthread_mutex_unlock(&st->lock);
   if (*out) return CIS_OK;
+  int known = name_known(s, name, gen);
+  if (known == 0) return cis__skills_fail(s, CIS_ENOTFOUND, "skill %s is not installed", name);
   if (wait) wait(user, CIS_WAIT_LOAD); /* a registry read, a module's load or compile */
+  if (known < 0) {
+    names_load(s, until, gen);
+    if (name_known(s, name, gen) == 0) return cis__skills_fail(s, CIS_ENOTFOUND, "skill %s is not installed", name);
+  }
   cis__skill_entry *e;
   cis_result rc = entry_load(s, until, name, gen, opt, t0, &e);
   if (rc != CIS_OK) return rc;

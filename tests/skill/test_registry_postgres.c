@@ -875,6 +875,16 @@ static void a_registry_spec_naming_no_backend_is_einval(void **state) {
   cis_test_tokens_open_fails(home, "mysql:db", CIS_EINVAL, "registry: ", NULL, 0);
 }
 
+/* Moves tenant t's generation as a write of cis does, so that the nodes
+ * read its rows again (a node keeps the names of a tenant's skills per
+ * generation: a row written behind cis's back without it stays unknown). */
+static void generation_moved(const char *t) {
+  sql("WITH g AS (UPDATE cis_registry_gen SET gen = gen + 1 WHERE id = 1 RETURNING gen) "
+      "INSERT INTO cis_registry_tenant_gen(tenant, gen) SELECT '%s', gen FROM g "
+      "ON CONFLICT (tenant) DO UPDATE SET gen = EXCLUDED.gen",
+      t);
+}
+
 /* Rows no install could have made, written straight into the database. */
 static void hostile_rows_are_refused_without_harm(void **state) {
   (void)state;
@@ -889,12 +899,14 @@ static void hostile_rows_are_refused_without_harm(void **state) {
   sql("INSERT INTO cis_skills(tenant,name,version,sha256,description,manifest,installed_at) VALUES "
       "('%s','big','1','%s','',convert_to(repeat('x', 2097152),'UTF8'),0)",
       t, sha);
-  assert_int_equal(invoke(a, "big"), CIS_EIO);
+  generation_moved(t);
+  assert_int_equal(invoke_until(a, "big", CIS_EIO), CIS_EIO);
   /* A sha256 that is a path: never used to name a file. */
   sql("INSERT INTO cis_skills(tenant,name,version,sha256,description,manifest,installed_at) SELECT "
       "'%s','path','1','../../../../etc/passwd','',manifest,0 FROM cis_skills WHERE tenant='%s' AND name='good'",
       t, t);
-  assert_int_equal(invoke(a, "path"), CIS_EIO);
+  generation_moved(t);
+  assert_int_equal(invoke_until(a, "path", CIS_EIO), CIS_EIO);
   /* A name longer than any skill's. */
   sql("INSERT INTO cis_skills(tenant,name,version,sha256,description,manifest,installed_at) SELECT "
       "'%s',repeat('n', 300),'1',sha256,'',manifest,0 FROM cis_skills WHERE tenant='%s' AND name='good'",
@@ -903,7 +915,8 @@ static void hostile_rows_are_refused_without_harm(void **state) {
   sql("INSERT INTO cis_skills(tenant,name,version,sha256,description,manifest,installed_at) VALUES "
       "('%s','notjson','1','%s','','\\x00ff00'::bytea,0)",
       t, sha);
-  assert_int_equal(invoke(a, "notjson"), CIS_EJSON);
+  generation_moved(t);
+  assert_int_equal(invoke_until(a, "notjson", CIS_EJSON), CIS_EJSON);
   /* Generation rows no tenant can have, or going back: read past, no harm
    * (the watch's next poll reads them; waited past its half second). */
   sql("INSERT INTO cis_registry_tenant_gen(tenant, gen) VALUES (repeat('t', 5000), 9223372036854775000), "
