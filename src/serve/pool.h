@@ -164,7 +164,7 @@ typedef struct cis__pool_job {
   struct cis__pool_thread *on;         /* the thread running it (under mu), NULL while queued */
   bool done;                           /* set by the worker (under mu) */
   pthread_cond_t cv;                   /* signalled when done; the submitter inits it */
-  uint64_t cpu0;                       /* an inline job's thread CPU time when it began (ns) */
+  uint64_t cpu0;                       /* an inline job's start (cis__now_ns) */
   bool paced;                          /* counts against its owner's rate (owner_rate) */
   bool waited;                         /* it waited for its owner's rate (under mu) */
 } cis__pool_job;

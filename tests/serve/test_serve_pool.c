@@ -1270,9 +1270,16 @@ static void owner_over_its_share_runs_on_the_lane_and_others_do_not(void **state
   job_init(&in, run_short, &noisy);
   assert_int_equal(cis__pool_enter_inline(&p, &in.pj), CIS__POOL_LANE);
   assert_int_equal(atomic_load(&noisy.active), 0);
+  /* The other's runs inline, and is charged the time it ran there (5 ms
+   * of spinning), no more than the time around it. */
   in.pj.owner = &quiet;
+  uint64_t charged0 = atomic_load(&quiet.cpu_ns), t0 = cis__now_ns();
   assert_int_equal(cis__pool_enter_inline(&p, &in.pj), CIS__POOL_ADMITTED);
+  while (cis__now_ns() - t0 < 5000000u) {
+  }
   cis__pool_leave_inline(&p, &in.pj);
+  uint64_t took = cis__now_ns() - t0, charged = atomic_load(&quiet.cpu_ns) - charged0;
+  if (charged < 5000000u || charged > took) fail_msg("charged %llu ns for %llu", (unsigned long long)charged, (unsigned long long)took);
   pthread_cond_destroy(&in.pj.cv);
 }
 
