@@ -22,7 +22,9 @@
 #            at all (wrk -t1 -c32, bench/serve/post.lua): refused with 401;
 #   absent   (only when asked with -s) the noisy tenant calls skills it
 #            does not have, a new name each call (wrk -t1 -c32,
-#            bench/serve/absent.lua): each answered 404.
+#            bench/serve/absent.lua): each answered 404;
+#   public   (only when asked with -s) a client with no token asks for
+#            /v1/health as fast as it can (wrk -t1 -c32, GET).
 #
 # With -P the registry and the KV store are a private PostgreSQL server's
 # (tests/support/pg.sh, on 127.0.0.1, stopped at the end) instead of
@@ -56,7 +58,7 @@
 #                 and value each time, a commit that changes nothing)
 #   -n NODES      1 (default) or 2 servers (2 needs -P)
 #   -s LIST       the noisy scenarios to run, comma-separated, among churn,
-#                 flood, holder, forged, notoken and absent (default: the
+#                 flood, holder, forged, notoken, absent and public (default: the
 #                 first three; alone always runs)
 #
 # Every wait is bounded; the server and the noisy clients are killed on exit.
@@ -105,8 +107,8 @@ case $pause$nnice in '' | *[!0-9]*) echo "serve_tenants.sh: -q and -N want numbe
 case $nodes in 1) ;; 2) [ $pg = 1 ] || { echo "serve_tenants.sh: -n 2 needs -P" >&2; exit 2; } ;;
   *) echo "serve_tenants.sh: -n is 1 or 2" >&2; exit 2 ;; esac
 for sc in $scenarios; do
-  case $sc in alone | churn | flood | holder | forged | notoken | absent) ;;
-    *) echo "serve_tenants.sh: -s takes churn, flood, holder, forged, notoken and absent" >&2; exit 2 ;; esac
+  case $sc in alone | churn | flood | holder | forged | notoken | absent | public) ;;
+    *) echo "serve_tenants.sh: -s takes churn, flood, holder, forged, notoken, absent and public" >&2; exit 2 ;; esac
 done
 case $build in /*) ;; *) build=$(pwd)/$build ;; esac
 bench_build_folder serve_tenants.sh "$root" "$build" wrk wat2wasm curl base64
@@ -212,6 +214,9 @@ noise() { # scenario
       nice -n "$nnice" wrk -t1 -c32 -d "$((secs + 1))s" --timeout 5s -s "$here/serve/absent.lua" \
         "$nbase" -- "$ntok" >"$tmp/flood.out" 2>&1 &
       flood=$! ;;
+    public)
+      nice -n "$nnice" wrk -t1 -c32 -d "$((secs + 1))s" --timeout 5s "$nbase/v1/health" >"$tmp/flood.out" 2>&1 &
+      flood=$! ;;
     holder) # one process, as the churn
       nice -n "$nnice" wrk -t1 -c4 -d "$((secs + 1))s" --timeout 5s -s "$here/serve/hold.lua" \
         "$nbase/v1/skills/hold/invoke" -- "$ntok" "$tmp/work" >"$tmp/flood.out" 2>&1 &
@@ -227,7 +232,7 @@ noisy_rate() { # scenario
     churn | flood) # answered 2xx: a flood over the tenant's cap is mostly refused (429)
       awk -v d="$secs" '/requests in/ { n = $1 } /Non-2xx/ { bad = $NF }
         END { printf "%.1f\n", (n - bad) / (d + 1) }' "$tmp/flood.out" ;;
-    forged | notoken | absent) # answered at all: every answer is a refusal
+    forged | notoken | absent | public) # answered at all: refusals, or answers that need no token
       awk -v d="$secs" '/requests in/ { n = $1 } END { printf "%.1f\n", n / (d + 1) }' "$tmp/flood.out" ;;
     *) awk -v n="$(stat -c %s "$tmp/work")" -v d="$secs" 'BEGIN { printf "%.1f\n", n / (d + 0.5) }' ;;
   esac

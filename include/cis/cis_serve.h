@@ -107,6 +107,10 @@ CIS_EXTERN cis_result cis_tokens_check(cis_tokens *t, const char *token, size_t 
  * tokens"). */
 #define CIS_SERVE_DEFAULT_TOKEN_LOOKUP_RATE 1000u
 #define CIS_SERVE_TOKEN_LOOKUP_RATE_OFF (~0u)
+/* Answers a second of the routes that need no token to requests with no
+ * token the server knows (docs/serve.md, "Tenants and tokens"). */
+#define CIS_SERVE_DEFAULT_PUBLIC_RATE 1000u
+#define CIS_SERVE_PUBLIC_RATE_OFF (~0u)
 
 typedef struct cis_server cis_server;
 
@@ -178,7 +182,18 @@ typedef struct cis_server_config {
                                  turn, its connection suspended, and is
                                  answered 429 after 1 s; 0 =
                                  CIS_SERVE_DEFAULT_TOKEN_LOOKUP_RATE,
-                                 CIS_SERVE_TOKEN_LOOKUP_RATE_OFF: no limit */
+                                 CIS_SERVE_TOKEN_LOOKUP_RATE_OFF: no limit.
+                                 The refusals of requests with no token the
+                                 server knows (401; 403, 404, 405 given
+                                 before a token is read) take a turn too */
+  unsigned public_rate;      /* answers a second of the routes that need
+                                no token (/v1/health, /metrics, the
+                                operator page) to requests with no token
+                                the server knows, with a burst of as
+                                many; past it a request waits its turn,
+                                and is answered 429 after 1 s; 0 =
+                                CIS_SERVE_DEFAULT_PUBLIC_RATE,
+                                CIS_SERVE_PUBLIC_RATE_OFF: no limit */
 } cis_server_config;
 
 CIS_EXTERN void cis_server_config_default(cis_server_config *c);

@@ -52,6 +52,7 @@
 #include "serve/http_internal.h"
 #include "serve/mcp_versions.h"
 #include "serve/coro.h"
+#include "serve/pace.h"
 #include "serve/pool.h"
 #include "serve/share.h"
 #include "db/db.h"
@@ -212,25 +213,10 @@ typedef struct request {
   bool too_big;                        /* went past max_body: dropped */
   size_t dropped;                      /* bytes dropped since */
   bool answered;                       /* a reply was queued early (413) */
-  /* Its token's lookup or refusal, when it waits for its turn
-   * (token_pacer_main). */
-  uint8_t pace;                        /* PACE_* */
-  struct request *pace_next;           /* the pacer's queue */
-  struct MHD_Connection *pace_conn;    /* suspended while it waits */
-  uint64_t pace_since;                 /* when it began to wait (cis__now_ns) */
-  bool turned;                         /* it had its turn: its token looked up, or refused */
+  /* Its turn of a pacer (pace.h), for its token's lookup or refusal or
+   * an answer that needs no token, when it waits for one. */
+  cis__pace_item pace;
 } request;
-
-/* Where a request stands with the lookup or refusal of its token. */
-enum {
-  PACE_NONE,    /* no wait */
-  PACE_WAITING, /* in the pacer's queue, its connection suspended */
-  PACE_GO,      /* resumed with the turn the pacer took for it */
-  PACE_USE,     /* answering with that turn */
-  PACE_LATE,    /* resumed after the longest wait: 429 */
-};
-/* The longest a request waits for its turn. */
-#define TOKEN_WAIT_MAX_NS (1000ull * 1000000ull)
 
 struct job;
 typedef void (*job_fn)(cis_server *s, struct job *j);
@@ -274,16 +260,10 @@ struct cis_server {
   unsigned nworkers, qcap, tenant_cap, max_conn, max_sessions;
   unsigned lane;                       /* threads of the lane for tenants over their CPU share; 0: none */
   unsigned registry_rate;              /* registry changes one tenant may start a second; 0: no limit */
-  /* Lookups of tokens not cached, token_rate a second (0: no limit),
-   * which the requests past it wait for in turn (token_pacer_main). */
-  unsigned token_rate;
-  pthread_mutex_t token_mu;            /* guards the fields below */
-  pthread_cond_t token_cv;             /* a request queued, or stop */
-  cis__rate token_bucket;
-  request *token_head, *token_tail;    /* waiting, first come first */
-  unsigned token_queued;
-  pthread_t token_th;
-  bool token_running, token_stop;
+  /* Requests that carry no token the server has cached: lookups of their
+   * tokens and their refusals (token_turn); and the answers of the routes
+   * that need none (public_turn). */
+  cis__pacer token_pace, public_pace;
   unsigned http_threads;               /* libmicrohttpd's polling threads per listener */
   uint64_t inline_us;                  /* short calls' budget on a polling thread; 0: none run there */
   struct MHD_Daemon **daemons;         /* one per listen address */
@@ -324,7 +304,7 @@ struct cis_server {
     atomic_uint_fast64_t calls;        /* invocations finished */
     atomic_uint_fast64_t rejected_full, rejected_tenant, rejected_draining;
     atomic_uint_fast64_t installs_over_limit; /* installs refused at a tenant's limit (CIS_EQUOTA) */
-    atomic_uint_fast64_t token_lookups, token_waits, token_late; /* of tokens not cached: made, waited, 429 */
+    atomic_uint_fast64_t token_lookups; /* of tokens not cached */
     atomic_uint_fast64_t hist[NBUCKETS + 1]; /* call latency, cumulative at print */
     atomic_uint_fast64_t sum_ns;       /* all calls */
     struct {
@@ -582,22 +562,31 @@ static char *metrics_text(cis_server *s, size_t *len) {
       "# HELP cis_registry_paced_total Registry changes that waited for their tenant's rate.\n"
       "# TYPE cis_registry_paced_total counter\ncis_registry_paced_total %llu\n",
       CIS__HTTP_ADMIN_WORKERS, admin_busy, admin_queued, s->registry_rate, admin_paced);
-  pthread_mutex_lock(&s->token_mu);
-  unsigned token_queued = s->token_queued;
-  pthread_mutex_unlock(&s->token_mu);
+  unsigned token_queued = cis__pacer_queued(&s->token_pace), public_queued = cis__pacer_queued(&s->public_pace);
   OUT("# HELP cis_token_lookup_rate Lookups a second in the token store of tokens not cached (0: no limit).\n"
       "# TYPE cis_token_lookup_rate gauge\ncis_token_lookup_rate %u\n"
       "# HELP cis_token_lookups_total Lookups in the token store of tokens not cached.\n"
       "# TYPE cis_token_lookups_total counter\ncis_token_lookups_total %llu\n"
-      "# HELP cis_token_lookup_waits_total Requests that waited their turn to have their token looked up or refused.\n"
+      "# HELP cis_token_lookup_waits_total Requests that waited their turn to have their token looked up, or to be refused.\n"
       "# TYPE cis_token_lookup_waits_total counter\ncis_token_lookup_waits_total %llu\n"
       "# HELP cis_token_lookups_late_total Requests answered 429 after the longest wait for their turn.\n"
       "# TYPE cis_token_lookups_late_total counter\ncis_token_lookups_late_total %llu\n"
       "# HELP cis_token_lookup_queue Requests waiting their turn now.\n"
       "# TYPE cis_token_lookup_queue gauge\ncis_token_lookup_queue %u\n",
-      s->token_rate, (unsigned long long)atomic_load(&s->m.token_lookups),
-      (unsigned long long)atomic_load(&s->m.token_waits), (unsigned long long)atomic_load(&s->m.token_late),
+      s->token_pace.rate, (unsigned long long)atomic_load(&s->m.token_lookups),
+      (unsigned long long)atomic_load(&s->token_pace.waits), (unsigned long long)atomic_load(&s->token_pace.late),
       token_queued);
+  OUT("# HELP cis_public_rate Answers a second of the routes that need no token, to requests with none the server knows "
+      "(0: no limit).\n"
+      "# TYPE cis_public_rate gauge\ncis_public_rate %u\n"
+      "# HELP cis_public_waits_total Requests of the routes that need no token that waited their turn.\n"
+      "# TYPE cis_public_waits_total counter\ncis_public_waits_total %llu\n"
+      "# HELP cis_public_late_total Requests of the routes that need no token answered 429 after the longest wait.\n"
+      "# TYPE cis_public_late_total counter\ncis_public_late_total %llu\n"
+      "# HELP cis_public_queue Requests of the routes that need no token waiting their turn now.\n"
+      "# TYPE cis_public_queue gauge\ncis_public_queue %u\n",
+      s->public_pace.rate, (unsigned long long)atomic_load(&s->public_pace.waits),
+      (unsigned long long)atomic_load(&s->public_pace.late), public_queued);
   OUT("# HELP cis_tenant_max_skills Skills one tenant may have installed (0: no limit).\n"
       "# TYPE cis_tenant_max_skills gauge\ncis_tenant_max_skills %u\n"
       "# HELP cis_tenant_max_module_bytes Bytes of the modules one tenant's skills refer to (0: no limit).\n"
@@ -1352,19 +1341,7 @@ static enum MHD_Result reply_calls(cis_server *s, struct MHD_Connection *c, tena
  * (bench/serve_tenants.sh -s forged, -s notoken), and no tenant's share
  * can be charged with it. Tokens in use stay in the cache and never
  * wait for it. */
-static bool token_turn(cis_server *s, request *rq) {
-  bool ok = true;
-  if (rq->pace == PACE_USE) {
-    rq->pace = PACE_NONE; /* the pacer took its token */
-  } else if (s->token_rate) {
-    pthread_mutex_lock(&s->token_mu);
-    /* Those waiting go first. */
-    ok = !s->token_head && cis__rate_take(&s->token_bucket, s->token_rate, cis__now_ns());
-    pthread_mutex_unlock(&s->token_mu);
-  }
-  if (ok) rq->turned = true;
-  return ok;
-}
+static bool token_turn(cis_server *s, request *rq) { return cis__pacer_turn(&s->token_pace, &rq->pace); }
 
 typedef struct token_ctx {
   cis_server *s;
@@ -1379,100 +1356,78 @@ static bool token_lookup_allowed(void *ctx) {
   return ok;
 }
 
-/* Parks rq until the pacer gives it its turn, or its longest wait
- * passed: its connection suspended, holding no thread. A client that
- * sends tokens no one was given, or none, then waits its turn, one per
+/* Parks rq until pacer p gives it its turn, or its longest wait passed:
+ * its connection suspended, holding no thread. A client that sends
+ * tokens no one was given, or none, then waits its turn, one per
  * connection, rather than being answered at once and sending the next:
- * at most token_rate of its requests a second reach the database or
- * an answer. */
-static enum MHD_Result token_wait(cis_server *s, struct MHD_Connection *c, request *rq) {
-  rq->pace = PACE_WAITING;
-  rq->pace_conn = c;
-  rq->pace_since = cis__now_ns();
-  rq->pace_next = NULL;
-  atomic_fetch_add_explicit(&s->m.token_waits, 1, memory_order_relaxed);
+ * at most p's rate of its requests a second reach the database or an
+ * answer. */
+static enum MHD_Result pace_wait(cis__pacer *p, struct MHD_Connection *c, request *rq) {
   mhd.suspend(c); /* before it is queued: the pacer's resume comes after */
-  pthread_mutex_lock(&s->token_mu);
-  bool stopping = s->token_stop;
-  if (!stopping) {
-    if (s->token_tail) s->token_tail->pace_next = rq;
-    else s->token_head = rq;
-    s->token_tail = rq;
-    s->token_queued++;
-    pthread_cond_signal(&s->token_cv);
-  }
-  pthread_mutex_unlock(&s->token_mu);
-  if (stopping) {
-    rq->pace = PACE_LATE;
-    mhd.resume(c);
-  }
+  cis__pacer_wait(p, &rq->pace, c);
   return MHD_YES;
 }
 
-/* The pacer: resumes the first waiting request when the bucket has a
- * token for it (PACE_GO: it looks its token up at the next call of its
- * handler), or with PACE_LATE once it waited TOKEN_WAIT_MAX_NS, or at
- * stop. */
-static void *token_pacer_main(void *arg) {
-  cis_server *s = arg;
-  pthread_setname_np(pthread_self(), "cis-token-pace");
-  pthread_mutex_lock(&s->token_mu);
-  for (;;) {
-    while (!s->token_head && !s->token_stop) pthread_cond_wait(&s->token_cv, &s->token_mu);
-    request *rq = s->token_head;
-    if (!rq) break; /* stopped, and none waits */
-    uint64_t now = cis__now_ns(), due = rq->pace_since + TOKEN_WAIT_MAX_NS;
-    bool late = s->token_stop || now >= due;
-    bool go = !late && cis__rate_take(&s->token_bucket, s->token_rate, now);
-    if (!late && !go) { /* until the bucket's next token, or the first one's longest wait */
-      uint64_t next = now + (uint64_t)((1.0 - s->token_bucket.left) * 1e9 / s->token_rate) + 1;
-      uint64_t ms = ((next < due ? next : due) - now + 999999) / 1000000;
-      struct timespec until;
-      cis__timespec_after(CLOCK_REALTIME, ms ? ms : 1, &until);
-      pthread_cond_timedwait(&s->token_cv, &s->token_mu, &until);
-      continue;
-    }
-    s->token_head = rq->pace_next;
-    if (!s->token_head) s->token_tail = NULL;
-    s->token_queued--;
-    rq->pace = go ? PACE_GO : PACE_LATE;
-    struct MHD_Connection *c = rq->pace_conn; /* rq is the connection's from the resume on */
-    pthread_mutex_unlock(&s->token_mu);
-    if (late) atomic_fetch_add_explicit(&s->m.token_late, 1, memory_order_relaxed);
-    mhd.resume(c);
-    pthread_mutex_lock(&s->token_mu);
-  }
-  pthread_mutex_unlock(&s->token_mu);
-  return NULL;
+/* The pacers' way back to a waiting request (pace.h). */
+static void pace_resume(void *conn) { mhd.resume(conn); }
+
+/* Stops the pacers: those still waiting are resumed (429) before the
+ * listeners stop (libmicrohttpd must not stop with a connection
+ * suspended). */
+static void pacers_stop(cis_server *s) {
+  cis__pacer_stop(&s->token_pace);
+  cis__pacer_stop(&s->public_pace);
 }
 
-/* Stops the pacer: those still waiting are resumed with PACE_LATE, before
- * the listeners stop (libmicrohttpd must not stop with a connection
- * suspended). */
-static void token_pacer_stop(cis_server *s) {
-  if (!s->token_running) return;
-  pthread_mutex_lock(&s->token_mu);
-  s->token_stop = true;
-  pthread_cond_signal(&s->token_cv);
-  pthread_mutex_unlock(&s->token_mu);
-  pthread_join(s->token_th, NULL);
-  s->token_running = false;
+/* The token of rq's Authorization header (one header, "Bearer " and the
+ * token, spaces around it dropped) into *tok and *n; false when it has
+ * none of that shape. The value with its real length: a NUL in it ends
+ * no token early. */
+static bool bearer_of(const request *rq, const char **tok, size_t *n) {
+  const cis__http_head *h = &rq->head;
+  const char *a = h->auth;
+  if (!a || h->n_auth != 1 || h->auth_bad || h->auth_len < 7 || strncasecmp(a, "Bearer ", 7) != 0) return false;
+  size_t len = h->auth_len - 7;
+  a += 7;
+  while (len && *a == ' ') a++, len--;
+  while (len && a[len - 1] == ' ') len--;
+  *tok = a;
+  *n = len;
+  return true;
+}
+
+static bool no_lookup(void *ctx) {
+  (void)ctx;
+  return false;
+}
+
+/* Whether rq's answer, which needs no token, waits for its turn of p
+ * first: a request with no token the server has cached takes one, so
+ * that a client flooding the routes that need none, or asking for what
+ * is not there, gets p's rate of answers a second and costs the tenants
+ * no more (bench/serve_tenants.sh -s public). A cached token (a tenant's
+ * client, an operator's monitoring with one) never waits: nothing is
+ * looked up for it here. */
+static bool answer_waits(cis_server *s, cis__pacer *p, request *rq) {
+  if (!p->rate || rq->pace.turned) return false;
+  const char *tok;
+  size_t n;
+  char who[CIS_TOKEN_NAME_MAX + 1];
+  bool paced;
+  if (rq->pace.state != CIS__PACE_USE && bearer_of(rq, &tok, &n) &&
+      cis__tokens_check_paced(s->tokens, tok, n, who, sizeof who, no_lookup, NULL, &paced) == CIS_OK)
+    return false;
+  return !cis__pacer_turn(p, &rq->pace);
 }
 
 /* The tenant the request's bearer token names into out, or false;
  * *down when the token store's database could not be read, *paced when
- * the token was not looked up: it waits its turn (token_wait). */
+ * the token was not looked up: it waits its turn (pace_wait). */
 static bool authenticate(cis_server *s, request *rq, char *out, size_t cap, bool *down, bool *paced) {
-  /* The value with its real length: a NUL in it ends no token early. One
-   * Authorization header, with no control byte in it, or none at all. */
-  const cis__http_head *h = &rq->head;
-  const char *a = h->auth;
+  const char *a;
+  size_t n;
   *down = *paced = false;
-  if (!a || h->n_auth != 1 || h->auth_bad || h->auth_len < 7 || strncasecmp(a, "Bearer ", 7) != 0) return false;
-  size_t n = h->auth_len - 7;
-  a += 7;
-  while (n && *a == ' ') a++, n--;
-  while (n && a[n - 1] == ' ') n--;
+  if (!bearer_of(rq, &a, &n)) return false;
   token_ctx tc = {s, rq};
   cis_result rc = cis__tokens_check_paced(s->tokens, a, n, out, cap, token_lookup_allowed, &tc, paced);
   *down = rc == CIS_EREGISTRYDOWN;
@@ -1579,6 +1534,15 @@ static enum MHD_Result handle(cis_server *s, struct MHD_Connection *c, const cha
   }
   cis__route route;
   int st = cis__http_route(method, url, &route);
+  /* A browser page must not reach /mcp through DNS rebinding: a request
+   * that says where it comes from is refused (API clients send none). */
+  bool from_page = !st && (route.kind == CIS__ROUTE_MCP || route.kind == CIS__ROUTE_MCP_END) && header(c, "Origin");
+  /* Refusals given before a token is read take a turn as a 401 does, and
+   * the routes that need no token one of their own pacer. */
+  if ((st || from_page) && answer_waits(s, &s->token_pace, rq)) return pace_wait(&s->token_pace, c, rq);
+  if (!st && (route.kind == CIS__ROUTE_HEALTH || route.kind == CIS__ROUTE_METRICS || route.kind == CIS__ROUTE_PAGE) &&
+      answer_waits(s, &s->public_pace, rq))
+    return pace_wait(&s->public_pace, c, rq);
   if (st == 404) return reply_error(s, c, 404, CIS_ENOTFOUND, "no such route", NULL);
   if (st == 405) return reply_error(s, c, 405, CIS_EINVAL, "method not allowed", "Allow", route.allow, NULL);
   if (route.kind == CIS__ROUTE_HEALTH) {
@@ -1595,16 +1559,14 @@ static enum MHD_Result handle(cis_server *s, struct MHD_Connection *c, const cha
     return ok;
   }
   if (route.kind == CIS__ROUTE_PAGE) return reply_page(s, c, route.name);
-  /* A browser page must not reach /mcp through DNS rebinding: a request
-   * that says where it comes from is refused (API clients send none). */
-  if ((route.kind == CIS__ROUTE_MCP || route.kind == CIS__ROUTE_MCP_END) && header(c, "Origin"))
+  if (from_page)
     return reply_error(s, c, 403, CIS_EDENIED, "requests from web pages (Origin) are not served", NULL);
   char who[CIS_TOKEN_NAME_MAX + 1];
   bool down, paced, authed = authenticate(s, rq, who, sizeof who, &down, &paced);
   if (!authed && down)
     return reply_error(s, c, 503, CIS_EREGISTRYDOWN, "the registry database is unavailable", NULL);
   /* A refusal takes a turn too, unless its lookup took one. */
-  if (!authed && (paced || (!rq->turned && !token_turn(s, rq)))) return token_wait(s, c, rq);
+  if (!authed && (paced || (!rq->pace.turned && !token_turn(s, rq)))) return pace_wait(&s->token_pace, c, rq);
   if (!authed)
     return reply_error(s, c, 401, CIS_EDENIED, "a valid bearer token is needed", "WWW-Authenticate",
                        "Bearer realm=\"cis\"", NULL);
@@ -1922,13 +1884,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     rq->buf[rq->len] = 0;
     return MHD_YES;
   }
-  if (rq->pace == PACE_LATE) { /* resumed by the pacer: its wait was too long */
-    rq->pace = PACE_NONE;
-    return reply_error(s, c, 429, CIS_ESTATE, "too many lookups of tokens not seen lately; retry later",
+  if (rq->pace.state == CIS__PACE_LATE) { /* resumed by its pacer: its wait was too long */
+    rq->pace.state = CIS__PACE_NONE;
+    return reply_error(s, c, 429, CIS_ESTATE, "too many requests with no token the server knows; retry later",
                        "Retry-After", "1", NULL);
   }
-  if (rq->pace == PACE_GO) { /* resumed by the pacer, with its turn */
-    rq->pace = PACE_USE;
+  if (rq->pace.state == CIS__PACE_GO) { /* resumed by its pacer, with its turn */
+    rq->pace.state = CIS__PACE_USE;
     return handle(s, c, url, method, rq);
   }
   if (rq->answered) return MHD_YES;
@@ -2027,8 +1989,8 @@ cis_result cis_server_start(const cis_server_config *cfg, cis_server **out) {
   pthread_mutex_init(&s->pool_mu, NULL);
   pthread_cond_init(&s->idle_cv, NULL);
   pthread_mutex_init(&s->conn_mu, NULL);
-  pthread_mutex_init(&s->token_mu, NULL);
-  pthread_cond_init(&s->token_cv, NULL);
+  cis__pacer_init(&s->token_pace, 0, "cis-token-pace", pace_resume);
+  cis__pacer_init(&s->public_pace, 0, "cis-public-pace", pace_resume);
   pthread_cond_init(&s->conn_cv, NULL);
   s->skills_cfg = cfg->skills;
   s->home = cfg->skills.home ? strdup(cfg->skills.home) : NULL;
@@ -2057,9 +2019,12 @@ cis_result cis_server_start(const cis_server_config *cfg, cis_server **out) {
   s->registry_rate = cfg->tenant_registry_rate == CIS_SERVE_REGISTRY_RATE_OFF ? 0
                      : cfg->tenant_registry_rate ? cfg->tenant_registry_rate
                                                  : CIS_SERVE_DEFAULT_REGISTRY_RATE;
-  s->token_rate = cfg->token_lookup_rate == CIS_SERVE_TOKEN_LOOKUP_RATE_OFF ? 0
-                  : cfg->token_lookup_rate ? cfg->token_lookup_rate
-                                           : CIS_SERVE_DEFAULT_TOKEN_LOOKUP_RATE;
+  s->token_pace.rate = cfg->token_lookup_rate == CIS_SERVE_TOKEN_LOOKUP_RATE_OFF ? 0
+                       : cfg->token_lookup_rate ? cfg->token_lookup_rate
+                                                : CIS_SERVE_DEFAULT_TOKEN_LOOKUP_RATE;
+  s->public_pace.rate = cfg->public_rate == CIS_SERVE_PUBLIC_RATE_OFF ? 0
+                        : cfg->public_rate        ? cfg->public_rate
+                                                  : CIS_SERVE_DEFAULT_PUBLIC_RATE;
   s->http_threads = cfg->http_threads ? cfg->http_threads : default_http_threads();
   if (s->nworkers > 1024 || s->lane > 1024 || s->http_threads > 1024 || s->qcap > 1000000 || s->max_conn > 65536 ||
       s->per_ip > 65536 || s->head_ns > 3600000ull * 1000000ull) {
@@ -2078,13 +2043,10 @@ cis_result cis_server_start(const cis_server_config *cfg, cis_server **out) {
     snprintf(err, errcap, "%s", cis_tokens_errmsg(s->tokens));
     goto fail;
   }
-  if (s->token_rate) {
-    if (pthread_create(&s->token_th, NULL, token_pacer_main, s) != 0) {
-      snprintf(err, errcap, "cannot start the token pacer");
-      rc = CIS_ENOMEM;
-      goto fail;
-    }
-    s->token_running = true;
+  if (!cis__pacer_start(&s->token_pace) || !cis__pacer_start(&s->public_pace)) {
+    snprintf(err, errcap, "cannot start the pacers of requests with no token");
+    rc = CIS_ENOMEM;
+    goto fail;
   }
   /* Each tenant may queue --queue calls; all tenants together as many as
    * there may be connections (each waiting call holds one). Every call in
@@ -2203,7 +2165,7 @@ static void server_release(cis_server *s) {
   cis__pool_stop(&s->admin);
   cis__coro_trim();
   if (s->ndaemons) cis_server_wait_idle(s, 5000);
-  token_pacer_stop(s);
+  pacers_stop(s);
   for (size_t i = 0; i < s->ndaemons; i++) mhd.stop_daemon(s->daemons[i]);
   cis__share_free(s->share);
   s->share = NULL;
@@ -2230,8 +2192,8 @@ static void server_release(cis_server *s) {
   pthread_mutex_destroy(&s->pool_mu);
   pthread_cond_destroy(&s->idle_cv);
   pthread_mutex_destroy(&s->conn_mu);
-  pthread_mutex_destroy(&s->token_mu);
-  pthread_cond_destroy(&s->token_cv);
+  cis__pacer_destroy(&s->token_pace);
+  cis__pacer_destroy(&s->public_pace);
   pthread_cond_destroy(&s->conn_cv);
   free(s->daemons);
   free(s->ports);

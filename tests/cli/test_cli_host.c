@@ -151,6 +151,9 @@ static void serve_bad_setting_names_source(void **st) {
       {"{\"serve\": {\"token_lookup_rate\": [1]}}\n", NULL, NULL, NULL, NULL, 3, "serve.token_lookup_rate", NULL},
       {NULL, "CIS_SERVE_TOKEN_LOOKUP_RATE", "1e3", NULL, NULL, 3, "CIS_SERVE_TOKEN_LOOKUP_RATE", NULL},
       {NULL, NULL, NULL, "--token-lookup-rate", "-5", 2, "--token-lookup-rate needs a whole number", NULL},
+      {"{\"serve\": {\"public_rate\": 1000001}}\n", NULL, NULL, NULL, NULL, 2, "public_rate 0..1000000", NULL},
+      {NULL, "CIS_SERVE_PUBLIC_RATE", "fast", NULL, NULL, 3, "CIS_SERVE_PUBLIC_RATE", NULL},
+      {NULL, NULL, NULL, "--public-rate", "-1", 2, "--public-rate needs a whole number", NULL},
       /* Each tenant total in bytes is a size, as the file's is. */
       {NULL, NULL, NULL, "--tenant-max-module-bytes", "lots", 2, "needs a size such as 64MiB", NULL},
       {NULL, NULL, NULL, "--tenant-max-kv-bytes", "lots", 2, "needs a size such as 64MiB", NULL},
@@ -186,6 +189,7 @@ static void config_show_lists_serve_settings(void **st) {
   has(r->out, "serve.tenant_registry_rate");
   has(r->out, "serve.http_threads");
   has(r->out, "serve.token_lookup_rate");
+  has(r->out, "serve.public_rate");
   const char *q = strstr(r->out, "serve.queue");
   assert_non_null(q);
   assert_true(strncmp(q, "serve.queue", 11) == 0);

@@ -53,6 +53,7 @@ typedef struct srv_opts {
   unsigned registry_rate; /* registry changes a tenant may start a second */
   unsigned http_threads;  /* polling threads */
   unsigned token_rate;    /* lookups a second of tokens not cached */
+  unsigned public_rate;   /* answers a second of the routes that need no token */
 } srv_opts;
 
 /* Starts a server on a fresh home with the given pool settings and
@@ -93,6 +94,7 @@ static srv *srv_start_with(size_t max_body, unsigned workers, unsigned queue, un
   c.tenant_registry_rate = o->registry_rate;
   c.http_threads = o->http_threads;
   c.token_lookup_rate = o->token_rate;
+  c.public_rate = o->public_rate;
   if (cis_server_start(&c, &v->s) != CIS_OK) {
     fprintf(stderr, "server: %s\n", cis_errmsg(v->s));
     cis_server_free(v->s);
@@ -449,6 +451,7 @@ static void routes_refuse_hostile_paths_and_methods(void **state) {
 /* A call made from a thread. */
 typedef struct call {
   srv *v;
+  const char *method; /* NULL: POST */
   const char *token, *path, *body;
   int status;
   char out[512];
@@ -458,7 +461,7 @@ typedef struct call {
 static void *call_main(void *arg) {
   call *c = arg;
   http_resp r;
-  if (http_send(c->v->port, "POST", c->path, c->token, c->body, &r) == 0) {
+  if (http_send(c->v->port, c->method ? c->method : "POST", c->path, c->token, c->body, &r) == 0) {
     c->status = r.status;
     snprintf(c->out, sizeof c->out, "%s", r.body);
     http_resp_free(&r);
@@ -477,10 +480,14 @@ static void *remove_main(void *arg) {
   return NULL;
 }
 
-static void call_start(call *c, srv *v, const char *token, const char *path, const char *body) {
+static void call_start_as(call *c, srv *v, const char *method, const char *token, const char *path, const char *body) {
   memset(c, 0, sizeof *c);
-  c->v = v, c->token = token, c->path = path, c->body = body;
+  c->v = v, c->method = method, c->token = token, c->path = path, c->body = body;
   assert_int_equal(pthread_create(&c->th, NULL, call_main, c), 0);
+}
+
+static void call_start(call *c, srv *v, const char *token, const char *path, const char *body) {
+  call_start_as(c, v, NULL, token, path, body);
 }
 
 /* Waits (at most 60 s) until /metrics shows line. */
@@ -823,6 +830,67 @@ static void token_lookups_past_the_rate_wait_their_turn(void **state) {
   srv_stop(v);
 }
 
+/* FORGED requests of path with no token at once; the counts of their
+ * answers: ok (status want), late (429, "retry later"); any other fails. */
+static void public_burst(srv *v, const char *method, const char *path, int want, int *ok, int *late) {
+  static call g[FORGED];
+  for (int i = 0; i < FORGED; i++) call_start_as(&g[i], v, method, NULL, path, NULL);
+  /* A cached token is answered at once beside them. */
+  http_resp r;
+  assert_int_equal(http_send(v->port, method, path, v->alice, NULL, &r), 0);
+  assert_int_equal(r.status, want);
+  http_resp_free(&r);
+  *ok = *late = 0;
+  for (int i = 0; i < FORGED; i++) {
+    pthread_join(g[i].th, NULL);
+    if (g[i].status == want) (*ok)++;
+    else if (g[i].status == 429 && strstr(g[i].out, "retry later")) (*late)++;
+    else fail_msg("%s %s %d: %d %s", method, path, i, g[i].status, g[i].out);
+  }
+  if (*ok < 1 || *late < 1) fail_msg("24 paced %s: %d answered %d, %d 429", path, *ok, want, *late);
+}
+
+/* The routes that need no token answer requests with no token the server
+ * knows at --public-rate a second after a burst of as many, the others
+ * waiting their turn (429 after a second); the refusals given before a
+ * token is read (404, 405, 403) take turns of --token-lookup-rate as a
+ * 401 does. A cached token waits for neither. With no limits none
+ * waits. */
+static void public_answers_past_the_rate_wait_their_turn(void **state) {
+  (void)state;
+  default_gauge_is("cis_public_rate", CIS_SERVE_DEFAULT_PUBLIC_RATE);
+  srv_opts o = {.token_rate = 4, .public_rate = 4};
+  srv *v = srv_start_with(256 * 1024, 1, 8, 0, &o);
+  assert_non_null(v);
+  install(v, v->alice, "echo", "echo", "cis_v1", ""); /* alice's token cached */
+  int ok, late;
+  public_burst(v, "GET", "/v1/health", 200, &ok, &late);
+  assert_int_equal(metric_u64(v, "cis_public_late_total"), late);
+  assert_true(metric_u64(v, "cis_public_waits_total") >= (uint64_t)late);
+  assert_int_equal(metric_u64(v, "cis_public_queue"), 0);
+  uint64_t token_waits = metric_u64(v, "cis_token_lookup_waits_total");
+  uint64_t lookups = metric_u64(v, "cis_token_lookups_total"); /* alice's, once */
+  public_burst(v, "GET", "/metrics", 200, &ok, &late);
+  public_burst(v, "GET", "/no/such/route", 404, &ok, &late);
+  public_burst(v, "PUT", "/v1/health", 405, &ok, &late);
+  assert_true(metric_u64(v, "cis_token_lookup_waits_total") >= token_waits + 2);
+  assert_int_equal(metric_u64(v, "cis_token_lookups_total"), lookups); /* none of them looked a token up */
+  srv_stop(v);
+  srv_opts off = {.token_rate = CIS_SERVE_TOKEN_LOOKUP_RATE_OFF, .public_rate = CIS_SERVE_PUBLIC_RATE_OFF};
+  v = srv_start_with(256 * 1024, 1, 8, 0, &off);
+  assert_non_null(v);
+  assert_int_equal(metric_u64(v, "cis_public_rate"), 0);
+  static call g[FORGED];
+  for (int i = 0; i < FORGED; i++) call_start_as(&g[i], v, "GET", NULL, i % 2 ? "/v1/health" : "/nothing", NULL);
+  for (int i = 0; i < FORGED; i++) {
+    pthread_join(g[i].th, NULL);
+    assert_int_equal(g[i].status, i % 2 ? 200 : 404);
+  }
+  assert_int_equal(metric_u64(v, "cis_public_waits_total"), 0);
+  assert_int_equal(metric_u64(v, "cis_token_lookup_waits_total"), 0);
+  srv_stop(v);
+}
+
 /* A server stopped while requests wait for their token's lookup answers
  * or closes each (the pacer resumes them before the listeners stop) and
  * frees what they held. */
@@ -893,10 +961,12 @@ static void trap_and_timeout_beside_a_healthy_call(void **state) {
 }
 
 /* A counter of /metrics, or UINT64_MAX when absent. */
+/* Read with alice's token: once cached, it never waits for the pacer of
+ * the routes that need none. */
 static uint64_t metric_u64(srv *v, const char *name) {
   http_resp r;
   uint64_t n = UINT64_MAX;
-  if (http_get(v->port, "/metrics", NULL, &r) == 0) {
+  if (http_get(v->port, "/metrics", v->alice, &r) == 0) {
     char key[128];
     snprintf(key, sizeof key, "\n%s ", name);
     const char *p = strstr(r.body, key);
@@ -1596,6 +1666,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(mcp_escaped_nul_is_a_parse_error, setup, teardown),
       cmocka_unit_test(token_lookups_past_the_rate_wait_their_turn),
       cmocka_unit_test(stop_while_token_lookups_wait),
+      cmocka_unit_test(public_answers_past_the_rate_wait_their_turn),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -438,6 +438,17 @@ static void kv_call_waiting_for_its_turn_ends_at_its_deadline(void **st) {
   cis_skills_close(s);
 }
 
+/* Another connection to home's registry.db holding its exclusive lock
+ * (ROLLBACK and sqlite3_close end it). */
+static sqlite3 *registry_locked(const char *home) {
+  char path[600];
+  snprintf(path, sizeof path, "%s/registry.db", home);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+  return db;
+}
+
 /* A call reads the SQLite registry no later than its own deadline: while
  * another process holds the file's exclusive lock, a call of 200 ms ends
  * at it with CIS_ETIMEOUT (the registry alone would wait
@@ -445,15 +456,12 @@ static void kv_call_waiting_for_its_turn_ends_at_its_deadline(void **st) {
  * (CIS_ECANCELED), and both run once the lock is gone. */
 static void registry_read_waits_no_later_than_the_calls_deadline(void **st) {
   (void)st;
-  char home[512], path[600], out[1024];
+  char home[512], out[1024];
   cis_test_home(home, sizeof home, g_root, "reg_deadline", 1);
   cis_skills *s = cis_test_skills_open(home, NULL, NULL);
   assert_int_equal(cis_test_register(s, g_dir, "hello.wasm", "hello", ""), CIS_OK);
   cis_skills *s2 = cis_test_skills_open(home, NULL, NULL);
-  snprintf(path, sizeof path, "%s/registry.db", home);
-  sqlite3 *db;
-  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3 *db = registry_locked(home);
   cis_invoke_options o;
   memset(&o, 0, sizeof o);
   o.timeout_ms = 200;
@@ -502,17 +510,14 @@ static void registry_read_waits_no_later_than_the_calls_deadline(void **st) {
  * through another handle after the names were read is found at once. */
 static void absent_names_are_answered_without_the_registry(void **st) {
   (void)st;
-  char home[512], path[600], out[1024];
+  char home[512], out[1024];
   cis_test_home(home, sizeof home, g_root, "absent", 1);
   cis_skills *s = cis_test_skills_open(home, NULL, NULL);
   assert_int_equal(cis_test_register(s, g_dir, "hello.wasm", "hello", ""), CIS_OK);
   assert_int_equal(call(s, "hello", "{}", out, sizeof out), CIS_OK);
   assert_int_equal(call(s, "absent0", "{}", out, sizeof out), CIS_ENOTFOUND);
   assert_non_null(strstr(out, "not installed"));
-  snprintf(path, sizeof path, "%s/registry.db", home);
-  sqlite3 *db;
-  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3 *db = registry_locked(home);
   cis_invoke_options o;
   memset(&o, 0, sizeof o);
   o.timeout_ms = 300;

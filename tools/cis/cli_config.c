@@ -36,7 +36,7 @@ enum { S_AI_URL, S_AI_MODEL, S_AI_KEY_ENV, S_KV, S_FS_DB, S_TIMEOUT, S_MAX_MEMOR
        S_SERVE_PER_ADDRESS, S_SERVE_HEAD_TIMEOUT, S_SERVE_MIN_BODY_RATE, S_SERVE_INLINE_US, S_SERVE_MAX_TIMEOUT, S_SERVE_MAX_MEMORY, S_SERVE_MAX_FUEL, S_SERVE_DRAIN,
        S_SERVE_TENANT_SKILLS, S_SERVE_TENANT_MODULE_BYTES, S_SERVE_TENANT_KV_KEYS, S_SERVE_TENANT_KV_BYTES,
        S_SERVE_TENANT_FS_FILES, S_SERVE_TENANT_FS_BYTES, S_SERVE_LANE_WORKERS, S_SERVE_REGISTRY_RATE, S_SERVE_HTTP_THREADS,
-       S_SERVE_TOKEN_LOOKUP_RATE, S_N };
+       S_SERVE_TOKEN_LOOKUP_RATE, S_SERVE_PUBLIC_RATE, S_N };
 
 static const setting_def defs[S_N] = {
     [S_AI_URL] = {"ai.base_url", "CIS_AI_BASE_URL",
@@ -76,6 +76,8 @@ static const setting_def defs[S_N] = {
                               "cis serve: polling threads per listen address (0 = 4 per CPU, 8 to 64)"},
     [S_SERVE_TOKEN_LOOKUP_RATE] = {"serve.token_lookup_rate", "CIS_SERVE_TOKEN_LOOKUP_RATE",
                                    "cis serve: lookups a second of bearer tokens not cached (1000; 0 = no limit)"},
+    [S_SERVE_PUBLIC_RATE] = {"serve.public_rate", "CIS_SERVE_PUBLIC_RATE",
+                             "cis serve: answers a second of the routes that need no token (1000; 0 = no limit)"},
     [S_SERVE_MIN_BODY_RATE] = {"serve.min_body_rate", "CIS_SERVE_MIN_BODY_RATE",
                                "cis serve: bytes a second a request body must average (1KiB)"},
     [S_SERVE_MAX_TIMEOUT] = {"serve.max_timeout", "CIS_SERVE_MAX_TIMEOUT", "cis serve: most a manifest's timeout may be"},
@@ -166,6 +168,7 @@ static bool check_value(int i, const char *v, char *why, size_t cap) {
   case S_SERVE_REGISTRY_RATE:
   case S_SERVE_HTTP_THREADS:
   case S_SERVE_TOKEN_LOOKUP_RATE:
+  case S_SERVE_PUBLIC_RATE:
   case S_SERVE_TENANT_SKILLS:
   case S_SERVE_TENANT_KV_KEYS:
   case S_SERVE_TENANT_FS_FILES:
@@ -310,7 +313,7 @@ static cis_result load_config(const cli_host_flags *fl, cli_config *c, char *err
                          [S_SERVE_TENANT_KV_BYTES] = "0", [S_SERVE_TENANT_FS_FILES] = "0",
                          [S_SERVE_TENANT_FS_BYTES] = "0", [S_SERVE_LANE_WORKERS] = "2",
                          [S_SERVE_REGISTRY_RATE] = "20", [S_SERVE_HTTP_THREADS] = "0",
-                         [S_SERVE_TOKEN_LOOKUP_RATE] = "1000"};
+                         [S_SERVE_TOKEN_LOOKUP_RATE] = "1000", [S_SERVE_PUBLIC_RATE] = "1000"};
   for (int i = 0; i < S_N; i++)
     if (!set_value(c, i, dv[i], SRC_DEFAULT, NULL)) return CIS_ENOMEM;
   cis_result rc = read_config_file(c, err, cap);

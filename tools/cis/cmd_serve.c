@@ -21,14 +21,14 @@ int cli_cmd_serve(int argc, char **argv);
 enum { F_LISTEN, F_WORKERS, F_QUEUE, F_MAX_BODY, F_TENANT_CONC, F_MAX_CONN, F_PER_ADDRESS, F_HEAD_TIMEOUT,
        F_MIN_BODY_RATE, F_MAX_TIMEOUT, F_MAX_MEMORY, F_MAX_FUEL, F_DRAIN, F_INLINE_US, F_TENANT_SKILLS,
        F_TENANT_MODULE_BYTES, F_TENANT_KV_KEYS, F_TENANT_KV_BYTES, F_TENANT_FS_FILES, F_TENANT_FS_BYTES, F_LANE_WORKERS, F_REGISTRY_RATE, F_HTTP_THREADS,
-       F_TOKEN_LOOKUP_RATE, F_N };
+       F_TOKEN_LOOKUP_RATE, F_PUBLIC_RATE, F_N };
 static const char *const serve_setting[F_N] = {
     "serve.listen",      "serve.workers",    "serve.queue",      "serve.max_body", "serve.tenant_concurrency",
     "serve.max_connections", "serve.max_connections_per_address", "serve.head_timeout", "serve.min_body_rate",
     "serve.max_timeout", "serve.max_memory", "serve.max_fuel", "serve.drain_timeout", "serve.inline_us",
     "serve.tenant_max_skills", "serve.tenant_max_module_bytes", "serve.tenant_max_kv_keys",
     "serve.tenant_max_kv_bytes", "serve.tenant_max_fs_files", "serve.tenant_max_fs_bytes", "serve.lane_workers",
-    "serve.tenant_registry_rate", "serve.http_threads", "serve.token_lookup_rate"};
+    "serve.tenant_registry_rate", "serve.http_threads", "serve.token_lookup_rate", "serve.public_rate"};
 
 /* How a flag's value is written. */
 typedef enum flag_kind_t { KIND_NUMBER, KIND_SIZE, KIND_DURATION } flag_kind_t;
@@ -126,7 +126,12 @@ int cli_cmd_serve(int argc, char **argv) {
        "(default 0: 4 per CPU, 8 to 64)"},
       {"--token-lookup-rate", CLI_OPT_STR, &flag[F_TOKEN_LOOKUP_RATE], NULL, "N",
        "lookups a second of bearer tokens the server has not cached, with a burst of as many; a request "
-       "past it waits its turn, and after 1 s is answered 429 (default 1000; 0: no limit)"},
+       "past it waits its turn, and after 1 s is answered 429 (default 1000; 0: no limit); so do the "
+       "refusals of requests with no token it knows (401, and 403, 404, 405 given before a token is read)"},
+      {"--public-rate", CLI_OPT_STR, &flag[F_PUBLIC_RATE], NULL, "N",
+       "answers a second of the routes that need no token (/v1/health, /metrics, the operator page) to "
+       "requests with no token the server knows, with a burst of as many; a request past it waits its "
+       "turn, and after 1 s is answered 429 (default 1000; 0: no limit)"},
   };
   /* The host's flags: --log-level, --log-format, --quiet, --set, --require-signature. */
   const size_t nopts = F_N + cli_host_opts(&hf, opts + F_N);
@@ -203,11 +208,11 @@ int cli_cmd_serve(int argc, char **argv) {
       !v[F_PER_ADDRESS] || v[F_PER_ADDRESS] > 65536 || !v[F_HEAD_TIMEOUT] || v[F_HEAD_TIMEOUT] > 3600000 ||
       !v[F_MIN_BODY_RATE] || v[F_INLINE_US] > 10000000 || v[F_TENANT_SKILLS] > UINT32_MAX ||
       v[F_LANE_WORKERS] > 1024 || v[F_REGISTRY_RATE] > 1000000 || v[F_HTTP_THREADS] > 1024 ||
-      v[F_TOKEN_LOOKUP_RATE] > 1000000) {
+      v[F_TOKEN_LOOKUP_RATE] > 1000000 || v[F_PUBLIC_RATE] > 1000000) {
     fprintf(stderr, "cis serve: workers 1..1024, queue 1..1000000, max_connections and "
                     "max_connections_per_address 1..65536, head_timeout 1ms..1h, max_body and min_body_rate "
                     "above 0, inline_us 0..10000000, tenant_max_skills 0..4294967295, lane_workers 0..1024, "
-                    "tenant_registry_rate 0..1000000, http_threads 0..1024, token_lookup_rate 0..1000000 (from "
+                    "tenant_registry_rate 0..1000000, http_threads 0..1024, token_lookup_rate 0..1000000, public_rate 0..1000000 (from "
                     "flags, the environment or %s)\n",
             "the configuration file");
     cli_config_free(cfg);
@@ -247,6 +252,7 @@ int cli_cmd_serve(int argc, char **argv) {
   c.tenant_registry_rate = v[F_REGISTRY_RATE] ? (unsigned)v[F_REGISTRY_RATE] : CIS_SERVE_REGISTRY_RATE_OFF;
   c.http_threads = (unsigned)v[F_HTTP_THREADS]; /* 0: the library's default */
   c.token_lookup_rate = v[F_TOKEN_LOOKUP_RATE] ? (unsigned)v[F_TOKEN_LOOKUP_RATE] : CIS_SERVE_TOKEN_LOOKUP_RATE_OFF;
+  c.public_rate = v[F_PUBLIC_RATE] ? (unsigned)v[F_PUBLIC_RATE] : CIS_SERVE_PUBLIC_RATE_OFF;
   c.skills.max_skills = (uint32_t)v[F_TENANT_SKILLS];
   c.skills.max_module_bytes = v[F_TENANT_MODULE_BYTES];
   c.skills.max_kv_keys = v[F_TENANT_KV_KEYS];
