@@ -168,13 +168,16 @@ typedef struct cis_kv_conn {
  * and list returns that code. */
 typedef cis_result (*cis_kv_key_fn)(void *ctx, const void *key, size_t klen);
 
-#define CIS_KV_METHODS_VERSION 4
+#define CIS_KV_METHODS_VERSION 5
 
 /* A backend. The store copies the table, so it need not outlive the
- * store, but `user` must. Fill it with named initialisers; every method is
- * required, and version must be at least 4: open changed in version 4, so
- * calling an older table's open would be undefined, and cis_kv_open
- * refuses such a table (CIS_EINVAL) without calling it. Methods return
+ * store, but `user` must. Fill it with named initialisers; every method of
+ * the table's version is required, and version must be at least 4: open
+ * changed in version 4, so calling an older table's open would be
+ * undefined, and cis_kv_open refuses such a table (CIS_EINVAL) without
+ * calling it. A version 4 table is still opened (the store reads none of
+ * the members version 5 added): only cis_kv_namespaces and
+ * cis_kv_namespace_drop, which need them, answer CIS_EUNSUPPORTED. Methods return
  * CIS_OK or a code from the "Errors" list above, with a detail in
  * c->errmsg; the store adds the backend's name.
  *
@@ -263,6 +266,25 @@ struct cis_kv_methods {
    * has a tenant quota (cis_kv_limits.tenant_max_*). */
   cis_result (*tenant_usage)(cis_kv_conn *c, const cis_kv_ns *ns, bool lock, uint64_t *keys,
                              uint64_t *bytes);
+
+  /* ---- version 5: a tenant's namespaces (cis_kv_namespaces) */
+
+  /* Calls emit for at most `limit` namespaces of ns's tenant (ns->skill
+   * is ignored) that hold a key or a usage row, with the namespace's
+   * skill name as the key (0 bytes for the namespace outside a skill), in
+   * ascending byte order: from the first when after is NULL, else those
+   * that sort after `after` (alen bytes, may be 0). The tenant is matched
+   * exactly, byte for byte: never another tenant whose name starts with
+   * it. Called outside a transaction. The store checks the order, and
+   * fails the listing with CIS_EKV when it is broken. */
+  cis_result (*namespaces)(cis_kv_conn *c, const cis_kv_ns *ns, const void *after, size_t alen,
+                           size_t limit, cis_kv_key_fn emit, void *ctx);
+  /* Inside a transaction (after begin): deletes at most `limit` keys of
+   * namespace ns, in key order, and updates its usage as del would;
+   * once none is left, deletes its usage row too. *keys receives the keys
+   * deleted, *more whether any key of the namespace is left. Takes the
+   * namespace's write lock as set and del do. */
+  cis_result (*drop)(cis_kv_conn *c, const cis_kv_ns *ns, size_t limit, uint64_t *keys, bool *more);
 };
 
 /* The built-in backends' tables, for embedders that wrap them (a shim that
@@ -434,6 +456,36 @@ CIS_EXTERN cis_result cis_kv_commit(cis_kv_txn *t);
  * atomic operation opened the backend transaction (it is rolled back, and
  * a failure only closes that connection). NULL is a no-op. */
 CIS_EXTERN void cis_kv_rollback(cis_kv_txn *t);
+
+/* ------------------------------------------------- a tenant's namespaces */
+
+/* Lists up to `limit` (0 = 1000) namespaces of `tenant` (NULL or "" = the
+ * default tenant of cis_kv_ns) that hold a key or a usage row: each key of
+ * the page is a namespace's skill name (0 bytes for the namespace outside
+ * a skill), in ascending byte order, from the first when after is NULL,
+ * else after `after` (alen bytes); out->more says whether more follow
+ * (list again from the last). The tenant is matched exactly: "alice" never
+ * lists a namespace of "alice2". Read committed, outside any transaction;
+ * timeout_ms bounds it as cis_kv_begin's does. Free the page with
+ * cis_kv_keys_free. Errors: CIS_EINVAL, CIS_EUNSUPPORTED (an embedder's
+ * method table older than version 5), CIS_ETIMEOUT, CIS_EKVDOWN, CIS_EKV,
+ * CIS_ENOMEM. */
+CIS_EXTERN cis_result cis_kv_namespaces(cis_kv *kv, const char *tenant, const void *after, size_t alen,
+                                        size_t limit, uint64_t timeout_ms, cis_kv_keys *out);
+/* Deletes the keys of the namespace of `who` (as cis_kv_begin names it),
+ * at most `limit` of them (0 = 1000) in one backend transaction, bounded
+ * by timeout_ms, so that a namespace of any size goes in transactions of
+ * a bounded size: call it again while *more is set. With its last key the
+ * namespace's usage row goes too, and cis_kv_namespaces no longer lists
+ * it. *keys (may be NULL) receives the keys deleted. A transaction of
+ * another call that writes the namespace meanwhile commits before or
+ * after, whole; an atomic operation of this store on it is waited for.
+ * Errors: CIS_EINVAL, CIS_EUNSUPPORTED (a method table older than version
+ * 5), CIS_ETIMEOUT, CIS_EKVDOWN, CIS_EKV, CIS_ENOMEM; on any of them
+ * nothing of this transaction was applied, except as cis_kv_commit says
+ * of CIS_EKVDOWN (all or nothing): calling it again finishes the job. */
+CIS_EXTERN cis_result cis_kv_namespace_drop(cis_kv *kv, const cis_principal *who, uint64_t timeout_ms,
+                                            size_t limit, uint64_t *keys, bool *more);
 
 /* Frees a value returned by cis_kv_get. */
 CIS_EXTERN void cis_kv_free(void *p);

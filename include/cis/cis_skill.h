@@ -234,6 +234,61 @@ CIS_EXTERN cis_result cis_skills_remove(cis_skills *s, const char *name);
  * removed then, and the message says what was not deleted. */
 CIS_EXTERN cis_result cis_skills_remove_ex(cis_skills *s, const char *name, unsigned flags);
 
+/* cis_skills_tenant_remove's flags. */
+#define CIS_SKILLS_TENANT_REMOVE_DEFAULT 1u /* the handle's tenant may be "default" */
+
+/* What cis_skills_tenant_remove deleted. */
+typedef struct cis_tenant_removed {
+  uint64_t tokens;        /* bearer tokens of cis serve (cis_serve.h) */
+  uint64_t skills;        /* installed skills */
+  uint64_t kv_namespaces; /* KV namespaces, emptied and gone */
+  uint64_t kv_keys;       /* their keys */
+  uint64_t fs_trees;      /* trees of the database filesystem */
+  uint64_t settings;      /* skill settings */
+  uint64_t keys;          /* trusted keys */
+} cis_tenant_removed;
+
+/* Deletes everything the handle's tenant has in the registry, the KV
+ * store and the database filesystem the handle was opened on, in this
+ * order, so that no one gets in or starts a call while the rest goes:
+ *   - its bearer tokens (the token store's rows in the registry's
+ *     database: servers' caches of them empty as for a revocation);
+ *   - its skills (their modules too, unless a skill of another tenant
+ *     refers to the same bytes);
+ *   - every KV namespace of the tenant, whether or not an installed skill
+ *     names it (a skill's own, a shared one, one of a module run without
+ *     a manifest), its usage rows with it;
+ *   - its trees of the database filesystem: its skills' own and its
+ *     volumes ("TENANT/..."), and the tree named after the tenant itself
+ *     (cis run --tenant, cis fs --tenant without --skill);
+ *   - its skills' settings and the keys it trusts.
+ * Rows are matched by the tenant's name exactly, never as a pattern: a
+ * tenant whose name starts with this one's ("alice2" for "alice") keeps
+ * all it has. Large tenants go in bounded transactions (at most a
+ * thousand rows or keys, or one tree, each; each with a deadline of its
+ * own). Every part is found by listing what is left, so when one fails
+ * (a database out of reach), running it again finishes the job, and
+ * running it on a tenant with nothing left is CIS_OK with every count 0.
+ * Calls of the tenant already running when it starts may still commit
+ * KV or files after their part went: running it again deletes them. The
+ * tenant's registry generation stays (its registry-TENANT.gen file under
+ * CIS_HOME, or its row in a PostgreSQL registry), since other handles and
+ * nodes learn through it that the skills went. The handle stays open on
+ * the tenant, which now has nothing. removed (may be NULL) receives what
+ * went, also when it fails.
+ * The "default" tenant (a handle opened without cis_skills_config.tenant)
+ * is refused with CIS_EDENIED unless flags hold
+ * CIS_SKILLS_TENANT_REMOVE_DEFAULT.
+ * Errors: CIS_EINVAL (unknown flags, a tenant name cis_tenant_name_valid
+ * refuses), CIS_EDENIED, CIS_ESTATE (a failed handle), those of the
+ * registry (CIS_EREGISTRYDOWN, CIS_EIO, CIS_ETIMEOUT), of the KV store
+ * (CIS_EKVDOWN, CIS_EKV, CIS_ETIMEOUT; CIS_EUNSUPPORTED for an embedder's
+ * store whose method table predates version 5) and of the filesystem's
+ * database (CIS_EVFSDOWN, CIS_EVFS); the message names the part not
+ * deleted. A store or filesystem database out of reach is found before
+ * anything is deleted. */
+CIS_EXTERN cis_result cis_skills_tenant_remove(cis_skills *s, unsigned flags, cis_tenant_removed *removed);
+
 /* ------------------------------------------------------- signed skills */
 
 /* A skill folder may carry skill.sig beside skill.json: an Ed25519

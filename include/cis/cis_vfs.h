@@ -532,6 +532,21 @@ CIS_EXTERN cis_result cis_vfs_db_group_usage(cis_vfs_backend *b, const char *pre
  * cis_vfs_db_new starts it afresh. Errors: CIS_ENOTFOUND (no such
  * tenant), the rest as cis_vfs_db_new's; the detail is cis_errmsg(NULL). */
 CIS_EXTERN cis_result cis_vfs_db_tenant_delete(const cis_vfs_db_config *cfg);
+/* The names of the trees (tenants, in this section's words) of
+ * cfg->spec's database that start with prefix (cfg->tenant is not read):
+ * the skills host's trees of one of its tenants are those starting with
+ * "TENANT/" (its skills' own and its volumes). At most max names (0 =
+ * 1000) in byte order, from the first when after is NULL, else those
+ * sorting after `after`; the match is exact, byte for byte (no pattern:
+ * "alice/" never lists "alice2/..."). *names is one allocation holding the
+ * array and the NUL-terminated names (free(*names); NULL when none), *n
+ * their count, *more (may be NULL) whether more follow. Read in one
+ * transaction on a connection of its own (cfg->op_timeout_ms bounds it).
+ * Errors: CIS_EINVAL (no prefix, one longer than 255 bytes or ending in
+ * byte 0xff, NULL outputs), the rest as cis_vfs_db_new's; the detail is
+ * cis_errmsg(NULL). */
+CIS_EXTERN cis_result cis_vfs_db_tenant_list(const cis_vfs_db_config *cfg, const char *prefix, const char *after,
+                                             size_t max, char ***names, size_t *n, bool *more);
 
 /* =============================================================== mounts */
 

@@ -407,6 +407,8 @@ static cis_result pick_backend(const cis_kv *kv, const cis_kv_config *cfg, const
       return kv_fail(kv, CIS_EINVAL, "kv: the method table lacks a method");
     if (!u->lock) return kv_fail(kv, CIS_EINVAL, "kv: the method table lacks lock");
     if (!u->tenant_usage) return kv_fail(kv, CIS_EINVAL, "kv: the method table lacks tenant_usage");
+    if (u->version >= 5 && (!u->namespaces || !u->drop))
+      return kv_fail(kv, CIS_EINVAL, "kv: a version %d method table lacks namespaces or drop", u->version);
     *m = u;
     *arg = s ? s : "";
     return CIS_OK;
@@ -437,9 +439,10 @@ cis_result cis_kv_open(const cis_kv_config *cfg, cis_kv **out) {
   if (!cfg) CIS_TRY(kv_fail(kv, CIS_EINVAL, "kv: NULL config"));
   CIS_TRY(pick_backend(kv, cfg, &m, &arg));
 
-  /* Whole: pick_backend takes only tables of version 4 on, which have
-   * every member of the struct. */
-  kv->m = *m;
+  /* A version 4 table ends at tenant_usage (an embedder built against
+   * that header): what follows is not read, and stays NULL here. */
+  if (m->version >= 5) kv->m = *m;
+  else memcpy(&kv->m, m, offsetof(cis_kv_methods, namespaces));
   if (!kv->m.name) kv->m.name = "user";
   kv->lim = cfg->limits;
   if (!kv->lim.max_key_bytes) kv->lim.max_key_bytes = CIS_KV_DEFAULT_MAX_KEY_BYTES;
@@ -1600,5 +1603,122 @@ cis_result cis_kv_commit(cis_kv_txn *t) {
   }
   ns_release(t);
   txn_free(t);
+  return rc;
+}
+
+/* ------------------------------------------------- a tenant's namespaces */
+
+/* What a backend's namespace listing feeds: every name is checked (in
+ * order, after the cursor) and copied. */
+typedef struct ns_list_ctx {
+  const uint8_t *prev; /* the last name given, or the cursor (not owned) */
+  size_t prev_len;     /* bytes in prev */
+  bool have_prev;      /* prev holds something (a name may be 0 bytes) */
+  key_vec names;       /* the names, owned */
+  bool bad;            /* the backend broke the order */
+} ns_list_ctx;
+
+static cis_result ns_emit(void *ctxp, const void *name, size_t n) {
+  ns_list_ctx *x = ctxp;
+  if ((n && !name) || (x->have_prev && keycmp(name, n, x->prev, x->prev_len) <= 0)) {
+    x->bad = true;
+    return CIS_EKV;
+  }
+  if (vec_push(&x->names, name, n) != CIS_OK) return CIS_ENOMEM;
+  x->prev = x->names.k[x->names.n - 1].key;
+  x->prev_len = n;
+  x->have_prev = true;
+  return CIS_OK;
+}
+
+/* Lists a tenant's namespaces: see cis_kv.h. One backend call of
+ * limit + 1 names, the last of which only says whether more follow. The
+ * transaction made here carries the deadline and the tenant's bytes; it
+ * never reaches the backend. */
+cis_result cis_kv_namespaces(cis_kv *kv, const char *tenant, const void *after, size_t alen, size_t limit,
+                             uint64_t timeout_ms, cis_kv_keys *out) {
+  cis_result rc = CIS_OK;
+  cis_kv_txn *t = NULL;
+  cis_kv_conn *c = NULL;
+  ns_list_ctx x = {.prev = after, .prev_len = alen, .have_prev = after != NULL};
+  if (!out) return kv_fail(kv, CIS_EINVAL, "kv: NULL output");
+  memset(out, 0, sizeof *out);
+  if (!kv || (!after && alen)) return kv_fail(kv, CIS_EINVAL, "kv: NULL argument");
+  if (cis__handle_failure(kv)) return CIS_ESTATE;
+  if (!kv->m.namespaces)
+    return kv_fail(kv, CIS_EUNSUPPORTED, "kv (%s): a version %d method table lists no namespaces (version 5 does)",
+                   kv->m.name, kv->m.version);
+  if (limit == 0) limit = 1000;
+  if (limit > SIZE_MAX / 2) limit = SIZE_MAX / 2;
+  size_t need = limit + 1;
+  const cis_principal who = {tenant, NULL};
+  CIS_TRY(cis_kv_begin(kv, &who, timeout_ms, &t));
+  CIS_TRY(pool_get(kv, t, &c));
+  CIS_TRY(bk_enter(kv, t, c, "namespaces"));
+  rc = kv->m.namespaces(c, &t->ns, after, alen, need, ns_emit, &x);
+  if (rc == CIS_ENOMEM && !c->errmsg[0]) snprintf(c->errmsg, sizeof c->errmsg, "out of memory");
+  if (x.bad) snprintf(c->errmsg, sizeof c->errmsg, "listing returned namespaces out of order");
+  if (rc == CIS_OK && x.names.n > need) {
+    rc = CIS_EKV;
+    snprintf(c->errmsg, sizeof c->errmsg, "listing returned more namespaces than asked");
+  }
+  if (rc == CIS_ENOTFOUND) rc = CIS_EKV; /* not a listing's answer */
+  CIS_TRY(bk_leave(kv, c, rc, "namespaces"));
+  if (x.names.n == need) {
+    free(x.names.k[--x.names.n].key);
+    out->more = true;
+  }
+  out->keys = x.names.k;
+  out->n = x.names.n;
+  x.names = (key_vec){0};
+fail:
+  if (c) pool_put(kv, c, rc);
+  if (t) txn_free(t);
+  vec_free(&x.names);
+  return rc;
+}
+
+/* Deletes a page of a namespace's keys: see cis_kv.h. Its own backend
+ * transaction, with the namespace's lock in this store first on a
+ * store-wide backend, as a commit that writes takes them. */
+cis_result cis_kv_namespace_drop(cis_kv *kv, const cis_principal *who, uint64_t timeout_ms, size_t limit,
+                                 uint64_t *keys, bool *more) {
+  cis_result rc = CIS_OK;
+  cis_kv_txn *t = NULL;
+  cis_kv_conn *c = NULL;
+  bool open = false;
+  uint64_t n = 0;
+  bool left = false;
+  if (keys) *keys = 0;
+  if (more) *more = false;
+  if (!kv) return kv_fail(kv, CIS_EINVAL, "kv: NULL store");
+  if (cis__handle_failure(kv)) return CIS_ESTATE;
+  if (!kv->m.drop)
+    return kv_fail(kv, CIS_EUNSUPPORTED, "kv (%s): a version %d method table drops no namespaces (version 5 does)",
+                   kv->m.name, kv->m.version);
+  if (limit == 0) limit = 1000;
+  CIS_TRY(cis_kv_begin(kv, who, timeout_ms, &t));
+  if (store_wide(kv)) CIS_TRY(ns_acquire(t));
+  CIS_TRY(pool_get(kv, t, &c));
+  CIS_TRY(bk_enter(kv, t, c, "begin"));
+  CIS_TRY(bk_leave(kv, c, kv->m.begin(c), "begin"));
+  open = true;
+  CIS_TRY(bk_enter(kv, t, c, "drop"));
+  rc = kv->m.drop(c, &t->ns, limit, &n, &left);
+  if (rc == CIS_ENOTFOUND) rc = CIS_EKV; /* not a drop's answer */
+  CIS_TRY(bk_leave(kv, c, rc, "drop"));
+  CIS_TRY(bk_enter(kv, t, c, "commit"));
+  open = false;
+  CIS_TRY(bk_leave(kv, c, kv->m.commit(c), "commit"));
+  if (keys) *keys = n;
+  if (more) *more = left;
+fail:
+  /* Keep the first error: a rollback on a dead connection fails too. */
+  if (open && bk_rollback(kv, c) == CIS_EKVDOWN) rc = CIS_EKVDOWN;
+  if (c) pool_put(kv, c, rc);
+  if (t) {
+    ns_release(t);
+    txn_free(t);
+  }
   return rc;
 }

@@ -67,6 +67,11 @@ enum {
   S_TENANT_LOCK,
   S_LIST,
   S_LIST_UPTO,
+  S_NS_FROM,
+  S_NS_AFTER,
+  S_DROP,
+  S_DROP_LEFT,
+  S_DROP_USAGE,
   S_COUNT
 };
 
@@ -115,6 +120,25 @@ static const pg_stmt stmts[S_COUNT] = {
     [S_LIST_UPTO] = {"SELECT key FROM cis_kv WHERE tenant=$1 AND skill=$2 AND key>=$3 AND key>$4 "
                      "AND key<$6 ORDER BY key LIMIT $5",
                      6},
+    /* A tenant's namespaces: those with a usage row, and those with keys,
+     * from $2 on or after it ($3, $4 unused: the limit is the 5th). */
+    [S_NS_FROM] = {"SELECT skill FROM cis_kv_usage WHERE tenant=$1 AND skill>=$2 "
+                   "UNION SELECT skill FROM cis_kv WHERE tenant=$1 AND skill>=$2 ORDER BY 1 LIMIT $5",
+                   5},
+    [S_NS_AFTER] = {"SELECT skill FROM cis_kv_usage WHERE tenant=$1 AND skill>$2 "
+                    "UNION SELECT skill FROM cis_kv WHERE tenant=$1 AND skill>$2 ORDER BY 1 LIMIT $5",
+                    5},
+    /* The first $5 keys of a namespace deleted, its usage row moved by
+     * what they held; gives the keys deleted. */
+    [S_DROP] = {"WITH d AS (DELETE FROM cis_kv WHERE tenant=$1 AND skill=$2 AND key IN "
+                "(SELECT key FROM cis_kv WHERE tenant=$1 AND skill=$2 ORDER BY key LIMIT $5) "
+                "RETURNING octet_length(key) + octet_length(value) AS n), "
+                "u AS (UPDATE cis_kv_usage SET keys = keys - (SELECT count(*) FROM d), "
+                "bytes = bytes - COALESCE((SELECT sum(n) FROM d), 0) WHERE tenant=$1 AND skill=$2 RETURNING 1) "
+                "SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM u)",
+                5},
+    [S_DROP_LEFT] = {"SELECT 1 FROM cis_kv WHERE tenant=$1 AND skill=$2 LIMIT 1", 2},
+    [S_DROP_USAGE] = {"DELETE FROM cis_kv_usage WHERE tenant=$1 AND skill=$2", 2},
 };
 
 /* The store's schema (db/db.h), applied at open under the store's
@@ -562,6 +586,46 @@ static cis_result pq_list(cis_kv_conn *base, const cis_kv_ns *ns, const void *pr
   return rc;
 }
 
+static cis_result pq_namespaces(cis_kv_conn *base, const cis_kv_ns *ns, const void *after, size_t alen,
+                                size_t limit, cis_kv_key_fn emit, void *ctx) {
+  pg_conn *c = (pg_conn *)base;
+  PGresult *r = NULL;
+  const void *v[4] = {ns->tenant, after, NULL, NULL};
+  size_t l[4] = {ns->tenant_len, after ? alen : 0, 0, 0};
+  long long lim = limit > (size_t)INT64_MAX ? INT64_MAX : (long long)limit;
+  cis_result rc = pg_read(c, after ? S_NS_AFTER : S_NS_FROM, v, l, lim, true, &r, "namespaces");
+  if (rc != CIS_OK) return rc;
+  int n = cis__pq.ntuples(r);
+  for (int i = 0; i < n && rc == CIS_OK; i++)
+    rc = emit(ctx, cis__pq.getvalue(r, i, 0), (size_t)cis__pq.getlength(r, i, 0));
+  cis__pq.clear(r);
+  return rc;
+}
+
+/* Under the namespace's lock (its usage row, as every write takes it):
+ * the first `limit` keys go, the usage row with the last. */
+static cis_result pq_drop(cis_kv_conn *base, const cis_kv_ns *ns, size_t limit, uint64_t *keys, bool *more) {
+  pg_conn *c = (pg_conn *)base;
+  PGresult *r = NULL;
+  *keys = 0;
+  *more = false;
+  cis_result rc = write_start(c, ns, "drop");
+  if (rc != CIS_OK) return rc;
+  const void *v[4] = {ns->tenant, ns->skill, NULL, NULL};
+  size_t l[4] = {ns->tenant_len, ns->skill_len, 0, 0};
+  long long lim = limit > (size_t)INT64_MAX ? INT64_MAX : (long long)limit;
+  if ((rc = pg_exec(c, S_DROP, v, l, lim, false, &r, "drop")) != CIS_OK) return rc;
+  uint64_t n = cis__pq.ntuples(r) == 1 ? strtoull(cis__pq.getvalue(r, 0, 0), NULL, 10) : 0;
+  cis__pq.clear(r);
+  r = NULL;
+  if ((rc = pg_exec(c, S_DROP_LEFT, v, l, 0, false, &r, "drop")) != CIS_OK) return rc;
+  *more = cis__pq.ntuples(r) > 0;
+  cis__pq.clear(r);
+  if (!*more && (rc = pg_exec(c, S_DROP_USAGE, v, l, 0, false, NULL, "drop usage")) != CIS_OK) return rc;
+  *keys = n;
+  return CIS_OK;
+}
+
 const cis_kv_methods cis__kv_postgres_methods = {
     .version = CIS_KV_METHODS_VERSION,
     .name = "postgres",
@@ -579,4 +643,6 @@ const cis_kv_methods cis__kv_postgres_methods = {
     .list = pq_list,
     .lock = pq_lock,
     .tenant_usage = pq_tenant_usage,
+    .namespaces = pq_namespaces,
+    .drop = pq_drop,
 };

@@ -37,6 +37,13 @@ enum {
   ST_TENANT_USAGE,
   ST_LIST,
   ST_LIST_UPTO,
+  ST_NS_FROM,
+  ST_NS_AFTER,
+  ST_DROP_COUNT,
+  ST_DROP_KEYS,
+  ST_USAGE_SUB,
+  ST_DROP_LEFT,
+  ST_DROP_USAGE,
   ST_BEGIN,
   ST_COMMIT,
   ST_ROLLBACK,
@@ -58,6 +65,20 @@ static const char *const sql_text[ST_COUNT] = {
                 "ORDER BY key LIMIT ?5",
     [ST_LIST_UPTO] = "SELECT key FROM cis_kv WHERE tenant=?1 AND skill=?2 AND key>=?3 "
                      "AND key>?4 AND key<?6 ORDER BY key LIMIT ?5",
+    /* A tenant's namespaces: those with a usage row, and those with keys
+     * (a file from before the usage rows), from ?2 on or after it. */
+    [ST_NS_FROM] = "SELECT skill FROM cis_kv_usage WHERE tenant=?1 AND skill>=?2 "
+                   "UNION SELECT skill FROM cis_kv WHERE tenant=?1 AND skill>=?2 ORDER BY 1 LIMIT ?3",
+    [ST_NS_AFTER] = "SELECT skill FROM cis_kv_usage WHERE tenant=?1 AND skill>?2 "
+                    "UNION SELECT skill FROM cis_kv WHERE tenant=?1 AND skill>?2 ORDER BY 1 LIMIT ?3",
+    /* The first ?3 keys of a namespace: what they hold, then their rows. */
+    [ST_DROP_COUNT] = "SELECT count(*), coalesce(sum(length(key)+length(value)),0) FROM "
+                      "(SELECT key, value FROM cis_kv WHERE tenant=?1 AND skill=?2 ORDER BY key LIMIT ?3)",
+    [ST_DROP_KEYS] = "DELETE FROM cis_kv WHERE tenant=?1 AND skill=?2 AND key IN "
+                     "(SELECT key FROM cis_kv WHERE tenant=?1 AND skill=?2 ORDER BY key LIMIT ?3)",
+    [ST_USAGE_SUB] = "UPDATE cis_kv_usage SET keys=keys-?3, bytes=bytes-?4 WHERE tenant=?1 AND skill=?2",
+    [ST_DROP_LEFT] = "SELECT 1 FROM cis_kv WHERE tenant=?1 AND skill=?2 LIMIT 1",
+    [ST_DROP_USAGE] = "DELETE FROM cis_kv_usage WHERE tenant=?1 AND skill=?2",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
@@ -423,6 +444,70 @@ done:
   return rc;
 }
 
+static cis_result sq_namespaces(cis_kv_conn *base, const cis_kv_ns *ns, const void *after, size_t alen,
+                                size_t limit, cis_kv_key_fn emit, void *ctx) {
+  sq_conn *c = (sq_conn *)base;
+  sqlite3_stmt *s = NULL;
+  sq_arm(c);
+  cis_result rc = sq_stmt(c, after ? ST_NS_AFTER : ST_NS_FROM, &s);
+  if (rc != CIS_OK) return rc;
+  int r = bind_bytes(s, 1, ns->tenant, ns->tenant_len);
+  if (r == SQLITE_OK) r = bind_bytes(s, 2, after, after ? alen : 0);
+  if (r == SQLITE_OK) r = sqlite3_bind_int64(s, 3, limit > INT64_MAX ? INT64_MAX : (sqlite3_int64)limit);
+  if (r != SQLITE_OK) return sq_fail(c, r, "bind");
+  while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+    rc = emit(ctx, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
+    if (rc != CIS_OK) break;
+  }
+  if (rc == CIS_OK && r != SQLITE_DONE) rc = sq_fail(c, r, "namespaces");
+  sqlite3_reset(s);
+  return rc;
+}
+
+/* The first `limit` keys of the namespace, counted, then deleted, the
+ * usage row moved by what they held (or gone with the last key): all
+ * inside the caller's BEGIN IMMEDIATE, which holds the file. */
+static cis_result sq_drop(cis_kv_conn *base, const cis_kv_ns *ns, size_t limit, uint64_t *keys, bool *more) {
+  sq_conn *c = (sq_conn *)base;
+  sqlite3_stmt *s = NULL;
+  *keys = 0;
+  *more = false;
+  sq_arm(c);
+  if (sqlite3_get_autocommit(c->db)) return cis__kv_conn_fail(base, CIS_EKV, "drop: no transaction is open");
+  sqlite3_int64 lim = limit > INT64_MAX ? INT64_MAX : (sqlite3_int64)limit;
+  sqlite3_int64 n = 0, bytes = 0;
+  cis_result rc = sq_ns_stmt(c, ST_DROP_COUNT, ns, NULL, 0, &s);
+  if (rc != CIS_OK) return rc;
+  sqlite3_bind_int64(s, 3, lim);
+  int r = sqlite3_step(s);
+  if (r == SQLITE_ROW) {
+    n = sqlite3_column_int64(s, 0);
+    bytes = sqlite3_column_int64(s, 1);
+  }
+  sqlite3_reset(s);
+  if (r != SQLITE_ROW) return sq_fail(c, r, "drop");
+  if (n > 0) {
+    if ((rc = sq_ns_stmt(c, ST_DROP_KEYS, ns, NULL, 0, &s)) != CIS_OK) return rc;
+    sqlite3_bind_int64(s, 3, lim);
+    if ((rc = sq_run(c, s, "drop")) != CIS_OK) return rc;
+    if ((rc = sq_ns_stmt(c, ST_USAGE_SUB, ns, NULL, 0, &s)) != CIS_OK) return rc;
+    sqlite3_bind_int64(s, 3, n);
+    sqlite3_bind_int64(s, 4, bytes);
+    if ((rc = sq_run(c, s, "update usage")) != CIS_OK) return rc;
+  }
+  if ((rc = sq_ns_stmt(c, ST_DROP_LEFT, ns, NULL, 0, &s)) != CIS_OK) return rc;
+  r = sqlite3_step(s);
+  sqlite3_reset(s);
+  if (r != SQLITE_ROW && r != SQLITE_DONE) return sq_fail(c, r, "drop");
+  *more = r == SQLITE_ROW;
+  if (!*more) {
+    if ((rc = sq_ns_stmt(c, ST_DROP_USAGE, ns, NULL, 0, &s)) != CIS_OK) return rc;
+    if ((rc = sq_run(c, s, "drop usage")) != CIS_OK) return rc;
+  }
+  *keys = (uint64_t)n;
+  return CIS_OK;
+}
+
 const cis_kv_methods cis__kv_sqlite_methods = {
     .version = CIS_KV_METHODS_VERSION,
     .name = "sqlite",
@@ -440,4 +525,6 @@ const cis_kv_methods cis__kv_sqlite_methods = {
     .list = sq_list,
     .lock = sq_lock,
     .tenant_usage = sq_tenant_usage,
+    .namespaces = sq_namespaces,
+    .drop = sq_drop,
 };

@@ -5,6 +5,12 @@
  * settings), so that the tenant's totals fall when it drops a skill.
  * Without it the data of a removed skill would count against the
  * tenant's limits for good, with nothing left that could delete it.
+ *
+ * It also implements cis_skills_tenant_remove, the deletion of a whole
+ * tenant: every part is found by listing what the tenant has left (its
+ * registry rows, the KV store's namespaces of the tenant, the
+ * filesystem's trees under "TENANT/"), never from another part, so a
+ * deletion cut short is finished by running it again.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -212,5 +218,212 @@ cis_result cis_skills_remove_ex(cis_skills *s, const char *name, unsigned flags)
                             name, why);
   if (!removed && !found)
     return cis__skills_fail(s, CIS_ENOTFOUND, "skill %s is not installed, and nothing is stored under its name", name);
+  return CIS_OK;
+}
+
+/* ------------------------------------------------- a tenant's deletion */
+
+/* What a tenant's deletion is doing, for its message. */
+typedef struct tenant_job {
+  cis_skills *s;              /* the handle of the tenant */
+  cis_tenant_removed *out;    /* what went so far */
+  char why[768];              /* what was not deleted, and why */
+} tenant_job;
+
+/* This process's calls on our SQLite store take turns (stage.c's
+ * link_kv): each transaction of the deletion takes its turn as they do.
+ * false when the store stayed busy (why said). */
+static bool kv_turn_take(tenant_job *j) {
+  if (!j->s->kv_serial) return true;
+  struct timespec until;
+  cis__timespec_after(CLOCK_REALTIME, PURGE_TIMEOUT_MS, &until);
+  if (pthread_mutex_timedlock(&j->s->kv_call_lock, &until) == 0) return true;
+  snprintf(j->why, sizeof j->why, "kv: the store stayed busy for %u ms", PURGE_TIMEOUT_MS);
+  return false;
+}
+
+static void kv_turn_give(tenant_job *j) {
+  if (j->s->kv_serial) pthread_mutex_unlock(&j->s->kv_call_lock);
+}
+
+/* The KV store the tenant's namespaces are in, ready: *none when it is an
+ * SQLite store of ours that was never made (nothing is stored there, and
+ * the deletion must not create it). */
+static cis_result tenant_kv_ready(tenant_job *j, bool *none) {
+  *none = !j->s->kv && sqlite_file_absent(j->s->kv_spec);
+  return *none ? CIS_OK : cis__skills_kv_ready(j->s, j->why, sizeof j->why);
+}
+
+/* One namespace of the tenant (ns, n bytes), emptied PURGE_PAGE keys a
+ * transaction; its usage row goes with its last key. */
+static cis_result tenant_kv_drop(tenant_job *j, const uint8_t *ns, size_t n) {
+  char name[CIS_KV_MAX_NAME_BYTES + 1];
+  if (n > CIS_KV_MAX_NAME_BYTES || memchr(ns, 0, n)) return CIS_OK; /* no principal can name it */
+  memcpy(name, ns, n);
+  name[n] = '\0';
+  cis_principal who = {j->s->tenant, name};
+  for (unsigned round = 0; round < PURGE_MAX_ROUNDS; round++) {
+    uint64_t keys = 0;
+    bool more = false;
+    if (!kv_turn_take(j)) return CIS_ETIMEOUT;
+    cis_result rc = cis_kv_namespace_drop(j->s->kv, &who, PURGE_TIMEOUT_MS, PURGE_PAGE, &keys, &more);
+    kv_turn_give(j);
+    j->out->kv_keys += keys;
+    if (rc != CIS_OK) {
+      snprintf(j->why, sizeof j->why, "kv namespace %s: %s", name, cis_kv_errmsg(j->s->kv));
+      return rc;
+    }
+    if (!more) {
+      j->out->kv_namespaces++;
+      return CIS_OK;
+    }
+  }
+  snprintf(j->why, sizeof j->why, "kv namespace %s: still not empty after %u transactions", name, PURGE_MAX_ROUNDS);
+  return CIS_ETIMEOUT;
+}
+
+/* A page of the tenant's namespaces after `after` (NULL: from the first). */
+static cis_result tenant_kv_page(tenant_job *j, const cis_kv_key *after, size_t max, cis_kv_keys *page) {
+  cis_result rc = cis_kv_namespaces(j->s->kv, j->s->tenant, after ? after->key : NULL, after ? after->len : 0, max,
+                                    PURGE_TIMEOUT_MS, page);
+  if (rc != CIS_OK) snprintf(j->why, sizeof j->why, "kv namespaces: %s", cis_kv_errmsg(j->s->kv));
+  return rc;
+}
+
+/* Every namespace of the tenant in the KV store, a page of names at a
+ * time, each page after the last name of the one before (a name no
+ * principal can hold is passed over, not listed again). */
+static cis_result tenant_kv(tenant_job *j) {
+  bool none;
+  cis_result rc = tenant_kv_ready(j, &none);
+  if (rc != CIS_OK || none) return rc;
+  cis_kv_key last = {0};
+  for (unsigned round = 0; round < PURGE_MAX_ROUNDS; round++) {
+    cis_kv_keys page;
+    if ((rc = tenant_kv_page(j, round ? &last : NULL, PURGE_PAGE, &page)) != CIS_OK) break;
+    for (size_t i = 0; i < page.n && rc == CIS_OK; i++) rc = tenant_kv_drop(j, page.keys[i].key, page.keys[i].len);
+    bool more = page.more && page.n;
+    if (rc == CIS_OK && more) {
+      free(last.key);
+      last = page.keys[page.n - 1];
+      page.keys[--page.n] = (cis_kv_key){0};
+    }
+    cis_kv_keys_free(&page);
+    if (rc != CIS_OK || !more) break;
+  }
+  free(last.key);
+  return rc;
+}
+
+/* The filesystem database's configuration for the tenant's trees. */
+static void tenant_fs_config(const tenant_job *j, cis_vfs_db_config *c) {
+  cis_vfs_db_config_default(c);
+  c->spec = j->s->vfs_db_spec;
+  c->tenant = j->s->tenant;
+}
+
+/* Deletes tree name (one transaction); one gone meanwhile is no error. */
+static cis_result tenant_fs_drop(tenant_job *j, const char *name) {
+  cis_vfs_db_config c;
+  tenant_fs_config(j, &c);
+  c.tenant = name;
+  cis_result rc = cis_vfs_db_tenant_delete(&c);
+  if (rc == CIS_OK) j->out->fs_trees++;
+  if (rc == CIS_ENOTFOUND) return CIS_OK;
+  if (rc != CIS_OK) snprintf(j->why, sizeof j->why, "files (tree %s): %s", name, cis_errmsg(NULL));
+  return rc;
+}
+
+/* A page of the tenant's trees under "TENANT/" after `after`. */
+static cis_result tenant_fs_page(tenant_job *j, const char *after, size_t max, char ***names, size_t *n, bool *more) {
+  char prefix[CIS_TENANT_NAME_MAX + 2];
+  snprintf(prefix, sizeof prefix, "%s/", j->s->tenant);
+  cis_vfs_db_config c;
+  tenant_fs_config(j, &c);
+  cis_result rc = cis_vfs_db_tenant_list(&c, prefix, after, max, names, n, more);
+  if (rc != CIS_OK) snprintf(j->why, sizeof j->why, "files (the tenant's trees): %s", cis_errmsg(NULL));
+  return rc;
+}
+
+/* The tenant's trees: the one named after it, then those under
+ * "TENANT/" (its skills' own, its volumes), a page at a time. */
+static cis_result tenant_fs(tenant_job *j) {
+  if (sqlite_file_absent(j->s->vfs_db_spec)) return CIS_OK;
+  cis_result rc = tenant_fs_drop(j, j->s->tenant);
+  char after[256] = "";
+  for (unsigned round = 0; rc == CIS_OK && round < PURGE_MAX_ROUNDS; round++) {
+    char **names = NULL;
+    size_t n = 0;
+    bool more = false;
+    if ((rc = tenant_fs_page(j, round ? after : NULL, PURGE_PAGE, &names, &n, &more)) != CIS_OK) break;
+    for (size_t i = 0; i < n && rc == CIS_OK; i++) rc = tenant_fs_drop(j, names[i]);
+    if (n) snprintf(after, sizeof after, "%s", names[n - 1]);
+    free(names);
+    if (!more) break;
+  }
+  return rc;
+}
+
+/* Every row of one part of the tenant in the registry, PURGE_PAGE a
+ * transaction; *count adds what went. */
+static cis_result tenant_reg(tenant_job *j, cis__reg_part part, const char *what, uint64_t *count) {
+  for (unsigned round = 0; round < PURGE_MAX_ROUNDS; round++) {
+    uint64_t n = 0;
+    cis_result rc = j->s->reg->tenant_drop(j->s, cis__registry_until(), part, PURGE_PAGE, &n);
+    *count += n;
+    if (rc != CIS_OK) {
+      snprintf(j->why, sizeof j->why, "%s: %s", what, cis_skills_errmsg(j->s));
+      return rc;
+    }
+    if (n < PURGE_PAGE) return CIS_OK;
+  }
+  snprintf(j->why, sizeof j->why, "%s: still some left after %u transactions", what, PURGE_MAX_ROUNDS);
+  return CIS_ETIMEOUT;
+}
+
+/* Before anything is deleted: the KV store and the filesystem's database
+ * answer (one name of each listed), so that one out of reach fails the
+ * deletion whole rather than after the skills went. */
+static cis_result tenant_probe(tenant_job *j) {
+  bool none;
+  cis_result rc = tenant_kv_ready(j, &none);
+  if (rc == CIS_OK && !none) {
+    cis_kv_keys page;
+    if ((rc = tenant_kv_page(j, NULL, 1, &page)) == CIS_OK) cis_kv_keys_free(&page);
+  }
+  if (rc == CIS_OK && !sqlite_file_absent(j->s->vfs_db_spec)) {
+    char **names = NULL;
+    size_t n = 0;
+    if ((rc = tenant_fs_page(j, NULL, 1, &names, &n, NULL)) == CIS_OK) free(names);
+  }
+  return rc;
+}
+
+cis_result cis_skills_tenant_remove(cis_skills *s, unsigned flags, cis_tenant_removed *removed) {
+  cis_tenant_removed sink;
+  tenant_job j = {.s = s, .out = removed ? removed : &sink};
+  memset(j.out, 0, sizeof *j.out);
+  if (!s) return CIS_EINVAL;
+  if (s->h.failed) return CIS_ESTATE; /* its open failed: only its message and close */
+  if (flags & ~CIS_SKILLS_TENANT_REMOVE_DEFAULT) return cis__skills_fail(s, CIS_EINVAL, "unknown flags %#x", flags);
+  /* Its name makes its keys and trees' names: nothing else may pass. */
+  if (!cis_tenant_name_valid(s->tenant)) return cis__skills_fail(s, CIS_EINVAL, "tenant: " CIS__TENANT_RULE);
+  if (!strcmp(s->tenant, "default") && !(flags & CIS_SKILLS_TENANT_REMOVE_DEFAULT))
+    return cis__skills_fail(s, CIS_EDENIED,
+                            "the default tenant is removed only when asked by name (CIS_SKILLS_TENANT_REMOVE_DEFAULT)");
+  cis_result rc = tenant_probe(&j);
+  if (rc == CIS_OK) rc = tenant_reg(&j, CIS__REG_TOKENS, "tokens", &j.out->tokens);
+  if (rc == CIS_OK) {
+    rc = tenant_reg(&j, CIS__REG_SKILLS, "skills", &j.out->skills);
+    cis__registry_changed(s); /* a page may have gone before a failure */
+  }
+  if (rc == CIS_OK) rc = tenant_kv(&j);
+  if (rc == CIS_OK) rc = tenant_fs(&j);
+  if (rc == CIS_OK) rc = tenant_reg(&j, CIS__REG_SETTINGS, "settings", &j.out->settings);
+  if (rc == CIS_OK) rc = tenant_reg(&j, CIS__REG_KEYS, "trusted keys", &j.out->keys);
+  if (j.out->keys) cis__registry_changed(s); /* loads check signatures against them */
+  if (rc != CIS_OK)
+    return cis__skills_fail(s, rc, "tenant %s: not all of it was deleted (run the removal again to finish): %s",
+                            s->tenant, j.why);
   return CIS_OK;
 }

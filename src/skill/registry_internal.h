@@ -18,7 +18,7 @@
 
 struct cis_skills;
 
-#define CIS__REGISTRY_METHODS_VERSION 3
+#define CIS__REGISTRY_METHODS_VERSION 4
 /* Whether v is a module's name: 64 lowercase hex digits (a row of a
  * shared database may hold anything; it must never name a file). */
 static inline bool cis__sha256_hex_valid(const char *v) {
@@ -60,6 +60,17 @@ typedef int (*cis__reg_row_fn)(void *ctx, const cis__reg_row *row);
 typedef int (*cis__reg_name_fn)(void *ctx, const char *name);
 typedef int (*cis__reg_key_fn)(void *ctx, const char *name, const char *public_key, int64_t added_at);
 typedef int (*cis__reg_setting_fn)(void *ctx, const char *key, const char *value);
+
+/* The parts of a tenant's rows that its deletion takes from the registry
+ * (cis__registry_methods.tenant_drop), in the order it takes them: first
+ * what lets anyone in (its bearer tokens), then what calls run (its
+ * skills), then the rest. */
+typedef enum cis__reg_part {
+  CIS__REG_TOKENS,   /* the token store's rows of the tenant (src/serve/http_token.c) */
+  CIS__REG_SKILLS,   /* its skills' rows, and the modules no other row refers to */
+  CIS__REG_SETTINGS, /* its skills' settings, whatever skill they name */
+  CIS__REG_KEYS,     /* the keys it trusts */
+} cis__reg_part;
 
 /* A registry backend. Every method works on the handle's tenant
  * (s->tenant), waits for the database no later than `until` (an absolute
@@ -117,6 +128,16 @@ typedef struct cis__registry_methods {
    * statement making it); NULL when the backend's changes are announced by
    * $CIS_HOME/registry.gen alone (warm.c). */
   cis_result (*generation)(struct cis_skills *s, uint64_t until, uint64_t *gen);
+  /* Deletes at most `limit` of the tenant's rows of `part` in one
+   * transaction (cis_skills_tenant_remove), matched by the tenant exactly
+   * (no pattern: "alice" never takes a row of "alice2"); *n receives how
+   * many went, fewer than limit once none is left. Skills go as skill_del
+   * takes them (their modules too when no other row refers to them, and
+   * the shared generation moved where there is one; the caller then calls
+   * cis__registry_changed, as after skill_del); tokens as a revocation
+   * takes them, so that the servers' caches of them empty; a table not
+   * made yet (the token store never opened on this database) holds none. */
+  cis_result (*tenant_drop)(struct cis_skills *s, uint64_t until, cis__reg_part part, unsigned limit, uint64_t *n);
 } cis__registry_methods;
 
 /* Whether the tenant has room for one more skill whose module (len bytes)

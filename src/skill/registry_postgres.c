@@ -764,6 +764,75 @@ static cis_result pg_generation(cis_skills *s, uint64_t until, uint64_t *gen) {
   return rc == CIS_OK ? CIS_OK : cis__skills_fail(s, rc, "%s", err);
 }
 
+/* ------------------------------------------------- a tenant's deletion */
+
+/* A page of the tenant's rows of each part ($2: how many), by the
+ * table's key, the tenant matched by equality; each gives the rows it
+ * deleted (skills: their modules). Skills and keys move the tenant's
+ * generation, as skill_del and key_del do; tokens the token generation
+ * (row 2 of cis_registry_gen), as a revocation does (PG_REVOKE,
+ * src/serve/http_token.c), so that every node's cache of them empties. */
+static const char drop_skills_sql[] =
+    "WITH v AS (SELECT name FROM cis_skills WHERE tenant=$1 ORDER BY name LIMIT $2::bigint), "
+    "d AS (DELETE FROM cis_skills k USING v WHERE k.tenant=$1 AND k.name=v.name RETURNING k.sha256), "
+    BUMP_GEN("d") "SELECT sha256 FROM d";
+static const char drop_keys_sql[] =
+    "WITH v AS (SELECT name FROM cis_trusted_keys WHERE tenant=$1 ORDER BY name LIMIT $2::bigint), "
+    "d AS (DELETE FROM cis_trusted_keys k USING v WHERE k.tenant=$1 AND k.name=v.name RETURNING 1), "
+    BUMP_GEN("d") "SELECT 1 FROM d";
+static const char drop_settings_sql[] =
+    "WITH v AS (SELECT skill, key FROM cis_skill_settings WHERE tenant=$1 ORDER BY skill, key LIMIT $2::bigint), "
+    "d AS (DELETE FROM cis_skill_settings k USING v WHERE k.tenant=$1 AND k.skill=v.skill AND k.key=v.key "
+    "RETURNING 1) SELECT 1 FROM d";
+static const char drop_tokens_sql[] =
+    "WITH v AS (SELECT id FROM cis_tokens WHERE tenant=$1 ORDER BY id LIMIT $2::bigint), "
+    "d AS (DELETE FROM cis_tokens k USING v WHERE k.id=v.id RETURNING 1), "
+    "g AS (INSERT INTO cis_registry_gen(id, gen) SELECT 2, 1 WHERE EXISTS (SELECT 1 FROM d) "
+    "ON CONFLICT (id) DO UPDATE SET gen = cis_registry_gen.gen + 1 RETURNING 1) SELECT 1 FROM d";
+/* The token store makes its table on its first use of the database. */
+static const char tokens_made_sql[] = "SELECT 1 WHERE to_regclass('cis_tokens') IS NOT NULL";
+
+static cis_result pg_tenant_drop(cis_skills *s, uint64_t until, cis__reg_part part, unsigned limit, uint64_t *n) {
+  static const char *const sql[] = {[CIS__REG_TOKENS] = drop_tokens_sql, [CIS__REG_SKILLS] = drop_skills_sql,
+                                     [CIS__REG_SETTINGS] = drop_settings_sql, [CIS__REG_KEYS] = drop_keys_sql};
+  *n = 0;
+  if ((unsigned)part > CIS__REG_KEYS)
+    return cis__skills_fail(s, CIS_EINVAL, "registry: no part %d of a tenant", (int)part);
+  PGresult *r = NULL;
+  cis_result rc;
+  if (part == CIS__REG_TOKENS) {
+    if ((rc = q(s, until, tokens_made_sql, 0, NULL, NULL, NULL, &r)) != CIS_OK) return rc;
+    bool made = cis__db_pg_rows(r) > 0;
+    cis__db_pg_clear(r);
+    if (!made) return CIS_OK;
+  }
+  char lim[16];
+  snprintf(lim, sizeof lim, "%u", limit);
+  const char *v[2] = {s->tenant, lim};
+  int l[2] = {slen(s->tenant), slen(lim)};
+  if ((rc = q(s, until, sql[part], 2, v, l, NULL, &r)) != CIS_OK) return rc;
+  int rows = cis__db_pg_rows(r);
+  *n = rows > 0 ? (uint64_t)rows : 0;
+  /* The modules the page referred to, each once, freed when no skill of
+   * any tenant refers to it now (pg_module_gc checks). */
+  for (int i = 0; part == CIS__REG_SKILLS && i < rows; i++) {
+    size_t hl = 0;
+    const char *h = cis__db_pg_value(r, i, 0, &hl);
+    char sha[65];
+    if (!h || hl != 64) continue;
+    memcpy(sha, h, 64);
+    sha[64] = '\0';
+    bool seen = false;
+    for (int k = 0; k < i && !seen; k++) {
+      const char *o = cis__db_pg_value(r, k, 0, NULL);
+      seen = o && !strcmp(o, sha);
+    }
+    if (!seen) pg_module_gc(s, until, sha);
+  }
+  cis__db_pg_clear(r);
+  return CIS_OK;
+}
+
 const cis__registry_methods cis__registry_postgres = {
     .version = CIS__REGISTRY_METHODS_VERSION,
     .name = "postgres",
@@ -784,4 +853,5 @@ const cis__registry_methods cis__registry_postgres = {
     .setting_each = pg_setting_each,
     .setting_get = pg_setting_get,
     .generation = pg_generation,
+    .tenant_drop = pg_tenant_drop,
 };

@@ -11,9 +11,12 @@
  * keyed by (tenant, skill, key), as skills are by (tenant, name): two
  * tenants' skills of one name have settings of their own. A settings
  * table from before (keyed by skill alone) is moved over by a migration
- * (settings_by_tenant).
+ * (settings_by_tenant). A tenant's deletion (tenant_drop) also takes its
+ * rows of the token store's table, which lives in the same file
+ * (src/serve/http_token.c).
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/genfile.h"
 #include "db/db_conn.h"
 #include "db/db_sqlite.h"
 #include "skill/registry_internal.h"
@@ -624,6 +628,105 @@ static cis_result sq_setting_get(cis_skills *s, uint64_t until, const char *skil
   return rc;
 }
 
+/* ------------------------------------------------- a tenant's deletion */
+
+/* After tokens were deleted: the token store's handles on this file, in
+ * every process, empty their caches at their next check (its
+ * PATH-tokens.gen, as a revocation moves it; src/serve/http_token.c).
+ * Without the file they see it within their poll of the table's change
+ * count, which its triggers moved. */
+static void tokens_revoked(cis_skills *s) {
+  const char *path = sqlite3_db_filename(s->db, "main");
+  char gpath[4220];
+  if (!path || !*path || snprintf(gpath, sizeof gpath, "%s-tokens.gen", path) >= (int)sizeof gpath) return;
+  _Atomic uint64_t *g = cis__genfile_map(gpath);
+  if (g) atomic_fetch_add_explicit(g, 1, memory_order_acq_rel);
+  cis__genfile_unmap(g);
+}
+
+/* The first `limit` of the tenant's skills, by name, in one write
+ * transaction; then the modules no row refers to any more, as skill_del
+ * leaves them. Under s->write_lock. */
+static cis_result drop_skills_locked(cis_skills *s, unsigned limit, uint64_t *n) {
+  char (*shas)[65] = calloc(limit ? limit : 1, sizeof *shas);
+  if (!shas) return cis__skills_fail(s, CIS_ENOMEM, "out of memory");
+  size_t nsha = 0;
+  sqlite3_stmt *st = NULL;
+  cis_result rc = sq_exec(s, "BEGIN IMMEDIATE");
+  if (rc == CIS_OK)
+    rc = prep(s, "SELECT DISTINCT sha256 FROM (SELECT sha256 FROM skills WHERE tenant=?1 ORDER BY name LIMIT ?2)", &st);
+  if (rc == CIS_OK) {
+    sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, limit);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW && nsha < limit) {
+      const char *h = (const char *)sqlite3_column_text(st, 0);
+      if (cis__sha256_hex_valid(h)) memcpy(shas[nsha++], h, 65);
+    }
+    if (r != SQLITE_ROW && r != SQLITE_DONE) rc = db_fail(s, r);
+    sqlite3_finalize(st);
+    st = NULL;
+  }
+  if (rc == CIS_OK)
+    rc = prep(s,
+              "DELETE FROM skills WHERE tenant=?1 AND name IN "
+              "(SELECT name FROM skills WHERE tenant=?1 ORDER BY name LIMIT ?2)",
+              &st);
+  if (rc == CIS_OK) {
+    sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, limit);
+    int r = sqlite3_step(st);
+    if (r != SQLITE_DONE) rc = db_fail(s, r);
+    else *n = (uint64_t)sqlite3_changes(s->db);
+    sqlite3_finalize(st);
+  }
+  if (rc == CIS_OK) rc = sq_exec(s, "COMMIT");
+  if (rc != CIS_OK) {
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    *n = 0;
+  }
+  for (size_t i = 0; rc == CIS_OK && i < nsha; i++) sq_module_gc(s, shas[i]);
+  free(shas);
+  return rc;
+}
+
+static cis_result sq_tenant_drop(cis_skills *s, uint64_t until, cis__reg_part part, unsigned limit, uint64_t *n) {
+  /* The page, by a key of each table (rowid: settings and trusted_keys
+   * are rowid tables), the tenant matched by equality. */
+  static const char *const sql[] = {
+      [CIS__REG_TOKENS] = "DELETE FROM tokens WHERE id IN (SELECT id FROM tokens WHERE tenant=?1 ORDER BY id LIMIT ?2)",
+      [CIS__REG_SETTINGS] = "DELETE FROM settings WHERE rowid IN "
+                            "(SELECT rowid FROM settings WHERE tenant=?1 ORDER BY skill, key LIMIT ?2)",
+      [CIS__REG_KEYS] = "DELETE FROM trusted_keys WHERE rowid IN "
+                        "(SELECT rowid FROM trusted_keys WHERE tenant=?1 ORDER BY name LIMIT ?2)",
+  };
+  *n = 0;
+  if ((unsigned)part > CIS__REG_KEYS || (part != CIS__REG_SKILLS && !sql[part]))
+    return cis__skills_fail(s, CIS_EINVAL, "registry: no part %d of a tenant", (int)part);
+  arm(s, until);
+  if (!cis__db_lock_until(&s->write_lock, until)) return write_busy(s);
+  cis_result rc = CIS_OK;
+  if (part == CIS__REG_SKILLS) {
+    rc = drop_skills_locked(s, limit, n);
+  } else {
+    sqlite3_stmt *st;
+    int pr = sqlite3_prepare_v2(s->db, sql[part], -1, &st, NULL);
+    if (pr != SQLITE_OK) {
+      rc = table_missing(s, pr) ? CIS_OK : db_fail(s, pr); /* the token store never opened here */
+    } else {
+      sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
+      sqlite3_bind_int64(st, 2, limit);
+      int r = sqlite3_step(st);
+      if (r != SQLITE_DONE) rc = db_fail(s, r);
+      else *n = (uint64_t)sqlite3_changes(s->db);
+      sqlite3_finalize(st);
+    }
+  }
+  pthread_mutex_unlock(&s->write_lock);
+  if (rc == CIS_OK && part == CIS__REG_TOKENS && *n) tokens_revoked(s);
+  return rc;
+}
+
 const cis__registry_methods cis__registry_sqlite = {
     .version = CIS__REGISTRY_METHODS_VERSION,
     .name = "sqlite",
@@ -644,4 +747,5 @@ const cis__registry_methods cis__registry_sqlite = {
     .setting_each = sq_setting_each,
     .setting_get = sq_setting_get,
     .generation = NULL,
+    .tenant_drop = sq_tenant_drop,
 };

@@ -3,7 +3,7 @@
  * cis_vfs_methods backend of include/cis/cis_vfs.h whose files,
  * directories and symlinks live in an SQL database, and its calls on a
  * tenant by name (cis_vfs_db_tenant_exists, _tenant_delete,
- * _group_usage). The SQL dialects behind it (vfs_db_internal.h) connect,
+ * _tenant_list, _group_usage). The SQL dialects behind it (vfs_db_internal.h) connect,
  * run statements and keep what is theirs alone; this file holds the
  * layering logic, once, and tells the dialects apart only by what they
  * offer ("what the dialect offers", below). The layers as a user feature
@@ -3248,6 +3248,101 @@ static cis_result tenant_delete(const cis_vfs_db_config *cfg) {
   return CIS_OK;
 }
 
+/* A name of tenant_list's, copied (malloc'd) until they are packed. */
+typedef struct name_list {
+  char **v;      /* the names */
+  size_t n, cap; /* used, slots */
+} name_list;
+
+static void name_list_free(name_list *l) {
+  for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+  free(l->v);
+}
+
+/* The names of the trees in [prefix, its successor) after `after`, one
+ * page of max + 1 (the last only says whether more follow), packed into
+ * one allocation. */
+static cis_result tenant_list(const cis_vfs_db_config *cfg, const char *prefix, const char *after, size_t max,
+                              char ***names, size_t *n, bool *more) {
+  if (names) *names = NULL;
+  if (n) *n = 0;
+  if (more) *more = false;
+  size_t plen = prefix ? strlen(prefix) : 0;
+  if (!cfg || !names || !n || !plen || plen > 255 || (unsigned char)prefix[plen - 1] == 0xff) {
+    cis__vfs_set_ctor_error("db: tenant list: a prefix of 1..255 bytes, not ending in byte 0xff, and outputs "
+                            "are required");
+    return CIS_EINVAL;
+  }
+  if (max == 0) max = 1000;
+  if (max > 1000000) max = 1000000;
+  cis_vfs_db_config c = *cfg;
+  c.tenant = prefix; /* connect_only's check; no tenant is looked up */
+  vdb_fs *fs;
+  cis_result rc = connect_only(&c, &fs);
+  if (rc != CIS_OK) return rc;
+  char upto[256];
+  memcpy(upto, prefix, plen + 1);
+  upto[plen - 1]++;
+  cis__vdb_val a[] = {S(prefix), S(upto), after ? S(after) : B("", 0), I((int64_t)max + 1)};
+  name_list got = {0};
+  cis__vdb_rows r;
+  memset(&r, 0, sizeof r);
+  int err = fs->d->begin(fs->c, false);
+  if (!err) err = cis__vdb_query(fs, L_ID(L_TENANT_LIST), &cis__vdb_layer_stmts[L_TENANT_LIST], a, NARGS(a), &r);
+  bool have = false;
+  while (!err && !(err = fs->d->step(&r, &have)) && have) {
+    size_t len = 0;
+    const char *v = fs->d->col_blob(&r, 0, &len);
+    if (!v || memchr(v, 0, len)) continue; /* not a name cis_vfs_db_new takes */
+    if (got.n == got.cap) {
+      size_t cap = got.cap ? 2 * got.cap : 16;
+      char **grown = realloc(got.v, cap * sizeof *grown);
+      if (!grown) err = ENOMEM;
+      else got.v = grown, got.cap = cap;
+    }
+    char *copy = err ? NULL : malloc(len + 1);
+    if (!copy) {
+      err = ENOMEM;
+      snprintf(fs->base.errmsg, sizeof fs->base.errmsg, "out of memory");
+      break;
+    }
+    memcpy(copy, v, len);
+    copy[len] = '\0';
+    got.v[got.n++] = copy;
+  }
+  fs->d->done(&r);
+  if (err) {
+    name_list_free(&got);
+    return tenant_fail(fs, err);
+  }
+  fs->d->rollback(fs->c);
+  db_destroy(&fs->base);
+  if (got.n > max) {
+    free(got.v[--got.n]);
+    if (more) *more = true;
+  }
+  size_t bytes = (got.n + 1) * sizeof(char *);
+  for (size_t i = 0; i < got.n; i++) bytes += strlen(got.v[i]) + 1;
+  char **out = got.n ? malloc(bytes) : NULL;
+  if (got.n && !out) {
+    name_list_free(&got);
+    cis__vfs_set_ctor_error("db: out of memory");
+    return CIS_ENOMEM;
+  }
+  char *text = out ? (char *)(out + got.n + 1) : NULL;
+  for (size_t i = 0; i < got.n; i++) {
+    size_t len = strlen(got.v[i]) + 1;
+    memcpy(text, got.v[i], len);
+    out[i] = text;
+    text += len;
+  }
+  if (out) out[got.n] = NULL;
+  *names = out;
+  *n = got.n;
+  name_list_free(&got);
+  return CIS_OK;
+}
+
 /* The public calls: a failure's detail goes to a failed backend, or to the
  * thread's message of a call without a handle (cis.h, "Errors"). */
 cis_result cis_vfs_db_new(const cis_vfs_db_config *cfg, cis_vfs_backend **out) {
@@ -3262,4 +3357,9 @@ cis_result cis_vfs_db_tenant_exists(const cis_vfs_db_config *cfg, bool *exists) 
 
 cis_result cis_vfs_db_tenant_delete(const cis_vfs_db_config *cfg) {
   return cis__vfs_no_handle(tenant_delete(cfg));
+}
+
+cis_result cis_vfs_db_tenant_list(const cis_vfs_db_config *cfg, const char *prefix, const char *after, size_t max,
+                                  char ***names, size_t *n, bool *more) {
+  return cis__vfs_no_handle(tenant_list(cfg, prefix, after, max, names, n, more));
 }

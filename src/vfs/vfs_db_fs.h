@@ -115,6 +115,7 @@ enum {
   L_DEL_ENTRIES,
   L_DEL_LAYERS,
   L_DEL_TENANT,
+  L_TENANT_LIST,
   L_COUNT
 };
 /* The dialects' number of layer statement x. */

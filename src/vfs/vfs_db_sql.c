@@ -419,4 +419,8 @@ const cis__vdb_sql cis__vdb_layer_stmts[L_COUNT] = {
     [L_DEL_ENTRIES] = {"DELETE FROM cis_vfs_entries WHERE tenant_id=?1", NULL, false},
     [L_DEL_LAYERS] = {"DELETE FROM cis_vfs_layers WHERE tenant_id=?1", NULL, false},
     [L_DEL_TENANT] = {"DELETE FROM cis_vfs_tenants WHERE tenant_id=?1", NULL, false},
+    /* The names in [?1, ?2) after ?3, ?4 of them: a prefix's trees. */
+    [L_TENANT_LIST] = {"SELECT name FROM cis_vfs_tenants WHERE name>=?1 AND name<?2 AND name>?3 "
+                       "ORDER BY name LIMIT ?4",
+                       NULL, false},
 };

@@ -141,6 +141,14 @@ static cis_result shim_tenant_usage(cis_kv_conn *c, const cis_kv_ns *ns, bool lo
   return shim.base->tenant_usage(c, ns, lock, k, b);
 }
 
+static cis_result shim_namespaces(cis_kv_conn *c, const cis_kv_ns *ns, const void *a, size_t al, size_t lim,
+                                  cis_kv_key_fn fn, void *ctx) {
+  return shim.base->namespaces(c, ns, a, al, lim, fn, ctx);
+}
+static cis_result shim_drop(cis_kv_conn *c, const cis_kv_ns *ns, size_t lim, uint64_t *k, bool *more) {
+  return shim.base->drop(c, ns, lim, k, more);
+}
+
 static const cis_kv_methods shim_methods = {
     .version = CIS_KV_METHODS_VERSION,
     .name = "shim",
@@ -157,6 +165,8 @@ static const cis_kv_methods shim_methods = {
     .list = shim_list,
     .lock = shim_lock,
     .tenant_usage = shim_tenant_usage,
+    .namespaces = shim_namespaces,
+    .drop = shim_drop,
 };
 
 static void shim_reset(void) {
@@ -1103,6 +1113,142 @@ static void test_list_prefix_and_cursor(void **state) {
   cis_kv_close(kv);
 }
 
+/* The names of page p as one string "a,b,,c" ("" for an empty name). */
+static void page_names(const cis_kv_keys *p, char *out, size_t cap) {
+  size_t n = 0;
+  out[0] = '\0';
+  for (size_t i = 0; i < p->n; i++)
+    n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "%s%.*s", i ? "," : "", (int)p->keys[i].len,
+                          (const char *)p->keys[i].key);
+}
+
+/* Lists tenant's namespaces from after (NULL: the first), limit a page,
+ * into out as page_names gives them; returns the page's `more`. */
+static bool ns_names(cis_kv *kv, const char *tenant, const char *after, size_t limit, char *out, size_t cap) {
+  cis_kv_keys p;
+  OK(cis_kv_namespaces(kv, tenant, after, after ? strlen(after) : 0, limit, LONG_MS, &p));
+  page_names(&p, out, cap);
+  bool more = p.more;
+  cis_kv_keys_free(&p);
+  return more;
+}
+
+/* A tenant's namespaces are listed exactly (never another tenant's whose
+ * name starts with it), a page at a time from a cursor, and dropped a
+ * bounded number of keys a transaction, the usage row with the last key,
+ * leaving every other namespace as it was; failures are typed and apply
+ * nothing; a version 4 table still opens and answers CIS_EUNSUPPORTED. */
+static void test_namespaces_list_and_drop(void **state) {
+  (void)state;
+  ns_buf nb_t, nb_t2, nb_tx;
+  char tenant[128], other[128], slashed[128];
+  snprintf(tenant, sizeof tenant, "%s", mk_ns(&nb_t, "nsl", "a")->tenant);
+  snprintf(other, sizeof other, "%s", mk_ns(&nb_t2, "nsl2", "a")->tenant);
+  snprintf(slashed, sizeof slashed, "%s", mk_ns(&nb_tx, "nsl/x", "a")->tenant);
+  cis_kv *kv = open_kv();
+  cis_principal a = {tenant, "a"}, b = {tenant, "b"}, none = {tenant, NULL}, o = {other, "a"},
+                x = {slashed, "a"};
+  for (int i = 0; i < 5; i++) {
+    char k[16];
+    snprintf(k, sizeof k, "k%d", i);
+    put(kv, &a, k, "vv");
+  }
+  put(kv, &b, "k", "v");
+  put(kv, &none, "k", "v");
+  put(kv, &o, "k0", "theirs");
+  put(kv, &x, "k0", "theirs");
+  uint64_t ok0 = 0, ob0 = 0;
+  usage_of(kv, &o, &ok0, &ob0);
+
+  char names[512];
+  assert_false(ns_names(kv, tenant, NULL, 0, names, sizeof names));
+  assert_string_equal(names, ",a,b"); /* the namespace outside a skill first */
+  assert_true(ns_names(kv, tenant, NULL, 2, names, sizeof names));
+  assert_string_equal(names, ",a");
+  assert_false(ns_names(kv, tenant, "a", 2, names, sizeof names));
+  assert_string_equal(names, "b");
+  cis_kv_keys p;
+  OK(cis_kv_namespaces(kv, tenant, "", 0, 0, LONG_MS, &p)); /* after the empty name */
+  page_names(&p, names, sizeof names);
+  cis_kv_keys_free(&p);
+  assert_string_equal(names, "a,b");
+  assert_false(ns_names(kv, other, NULL, 0, names, sizeof names));
+  assert_string_equal(names, "a");
+  assert_false(ns_names(kv, "nobody-at-all", NULL, 0, names, sizeof names));
+  assert_string_equal(names, "");
+
+  /* Dropped two keys a transaction: 2, 2, then the last with the row. */
+  uint64_t keys = 0, k0, b0;
+  bool more = false;
+  OK(cis_kv_namespace_drop(kv, &a, LONG_MS, 2, &keys, &more));
+  assert_int_equal(keys, 2);
+  assert_true(more);
+  usage_of(kv, &a, &k0, &b0);
+  assert_int_equal(k0, 3);
+  assert_int_equal(b0, 3 * 4);
+  OK(cis_kv_namespace_drop(kv, &a, LONG_MS, 2, &keys, &more));
+  assert_int_equal(keys, 2);
+  assert_true(more);
+  assert_false(ns_names(kv, tenant, NULL, 0, names, sizeof names));
+  assert_string_equal(names, ",a,b");
+  OK(cis_kv_namespace_drop(kv, &a, LONG_MS, 2, &keys, &more));
+  assert_int_equal(keys, 1);
+  assert_false(more);
+  usage_of(kv, &a, &k0, &b0);
+  assert_int_equal(k0, 0);
+  assert_int_equal(b0, 0);
+  assert_false(ns_names(kv, tenant, NULL, 0, names, sizeof names));
+  assert_string_equal(names, ",b");
+  /* An empty namespace, and NULL outputs. */
+  OK(cis_kv_namespace_drop(kv, &a, LONG_MS, 0, NULL, NULL));
+  /* Failures apply nothing. */
+  cis__kv_inject_fault(kv, 0, 1, CIS_EKVDOWN);
+  ERR(CIS_EKVDOWN, cis_kv_namespaces(kv, tenant, NULL, 0, 0, LONG_MS, &p));
+  assert_null(p.keys);
+  for (uint32_t at = 0; at < 3; at++) { /* begin, drop, commit */
+    cis__kv_inject_fault(kv, at, 1, CIS_EKV);
+    ERR(CIS_EKV, cis_kv_namespace_drop(kv, &b, LONG_MS, 0, &keys, &more));
+    MSG_HAS("injected");
+    assert_int_equal(keys, 0);
+    expect_kv(kv, &b, "k", "v");
+  }
+  cis__kv_inject_fault(kv, 0, 0, CIS_OK);
+  ERR(CIS_ETIMEOUT, cis_kv_namespace_drop(kv, &b, 0, 0, &keys, &more));
+  ERR(CIS_ETIMEOUT, cis_kv_namespaces(kv, tenant, NULL, 0, 0, 0, &p));
+  ERR(CIS_EINVAL, cis_kv_namespaces(kv, tenant, NULL, 3, 0, LONG_MS, &p));
+  ERR(CIS_EINVAL, cis_kv_namespaces(kv, tenant, NULL, 0, 0, LONG_MS, NULL));
+  ERR(CIS_EINVAL, cis_kv_namespaces(NULL, tenant, NULL, 0, 0, LONG_MS, &p));
+  ERR(CIS_EINVAL, cis_kv_namespace_drop(NULL, &b, LONG_MS, 0, &keys, &more));
+  OK(cis_kv_namespace_drop(kv, &b, LONG_MS, 0, &keys, &more));
+  OK(cis_kv_namespace_drop(kv, &none, LONG_MS, 0, &keys, &more));
+  assert_false(ns_names(kv, tenant, NULL, 0, names, sizeof names));
+  assert_string_equal(names, "");
+  /* The tenants whose names start with it kept everything. */
+  expect_kv(kv, &o, "k0", "theirs");
+  expect_kv(kv, &x, "k0", "theirs");
+  uint64_t ok1 = 0, ob1 = 0;
+  usage_of(kv, &o, &ok1, &ob1);
+  assert_int_equal(ok1, ok0);
+  assert_int_equal(ob1, ob0);
+  cis_kv_close(kv);
+
+  /* A table of version 4 (built against the header before): it opens and
+   * works, and these two say they cannot. */
+  cis_kv_methods v4 = g.methods ? *g.methods
+                                : *(g.kind == K_SQLITE ? cis_kv_methods_sqlite() : cis_kv_methods_postgres());
+  v4.version = 4;
+  v4.namespaces = NULL;
+  v4.drop = NULL;
+  shim_reset();
+  kv = open_with(NULL, 0, &v4);
+  expect_kv(kv, &o, "k0", "theirs");
+  ERR(CIS_EUNSUPPORTED, cis_kv_namespaces(kv, other, NULL, 0, 0, LONG_MS, &p));
+  MSG_HAS("version 4");
+  ERR(CIS_EUNSUPPORTED, cis_kv_namespace_drop(kv, &o, LONG_MS, 0, &keys, &more));
+  expect_kv(kv, &o, "k0", "theirs");
+  cis_kv_close(kv);
+}
+
 static void test_invalid_arguments(void **state) {
   (void)state;
   cis_kv *kv = NULL;
@@ -1138,6 +1284,9 @@ static void test_invalid_arguments(void **state) {
   m = *cis_kv_methods_sqlite();
   m.tenant_usage = NULL;
   OPEN_FAILS(CIS_EINVAL, &cfg, "lacks tenant_usage", NULL);
+  m = *cis_kv_methods_sqlite();
+  m.drop = NULL;
+  OPEN_FAILS(CIS_EINVAL, &cfg, "lacks namespaces or drop", NULL);
 
   kv = open_kv();
   cis_kv_txn *t = (cis_kv_txn *)1;
@@ -2251,6 +2400,16 @@ static cis_result fake_tenant_usage(cis_kv_conn *c, const cis_kv_ns *ns, bool lo
   return fake_never(c);
 }
 
+static cis_result fake_namespaces(cis_kv_conn *c, const cis_kv_ns *ns, const void *a, size_t al, size_t lim,
+                                  cis_kv_key_fn fn, void *ctx) {
+  (void)ns; (void)a; (void)al; (void)lim; (void)fn; (void)ctx;
+  return fake_never(c);
+}
+static cis_result fake_drop(cis_kv_conn *c, const cis_kv_ns *ns, size_t lim, uint64_t *k, bool *more) {
+  (void)ns; (void)lim; (void)k; (void)more;
+  return fake_never(c);
+}
+
 static const cis_kv_methods fake_methods = {
     .version = CIS_KV_METHODS_VERSION,
     .name = "fake",
@@ -2267,6 +2426,8 @@ static const cis_kv_methods fake_methods = {
     .list = fake_list,
     .lock = fake_lock,
     .tenant_usage = fake_tenant_usage,
+    .namespaces = fake_namespaces,
+    .drop = fake_drop,
 };
 
 /* Opens a store on the fake backend with the given table (NULL: the
@@ -2947,6 +3108,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_namespace_isolation),
       cmocka_unit_test(test_commit_and_rollback),
       cmocka_unit_test(test_list_prefix_and_cursor),
+      cmocka_unit_test(test_namespaces_list_and_drop),
       cmocka_unit_test(test_invalid_arguments),
       cmocka_unit_test(test_deadline),
       cmocka_unit_test(test_lock_wait_ends_at_deadline),

@@ -575,6 +575,70 @@ static void test_group_usage(void **state) {
   mem->methods->destroy(mem);
 }
 
+/* The trees whose names start with a prefix (a skills host's tenant's:
+ * "TENANT/"), listed exactly, a page at a time from a cursor: never a
+ * tree whose name only starts like the prefix without it, nor the tree
+ * named as the prefix without its last byte; bad arguments are EINVAL. */
+static void test_tenant_list(void **state) {
+  (void)state;
+  static const char *const trees[] = {"lst/b", "lst/a", "lst/c", "lstx", "lst", "lst0", "ls"};
+  for (size_t i = 0; i < CIS_ARRAY_LEN(trees); i++) {
+    mnt m;
+    mnt_open(&m, trees[i]);
+    mnt_close(&m);
+  }
+  char prefix[128], want[3][128];
+  tenant_name(prefix, sizeof prefix, "lst/");
+  for (int i = 0; i < 3; i++) {
+    char suffix[16];
+    snprintf(suffix, sizeof suffix, "lst/%c", 'a' + i);
+    tenant_name(want[i], sizeof want[i], suffix);
+  }
+  cis_vfs_db_config cfg;
+  cis_vfs_db_config_default(&cfg);
+  cfg.spec = g.spec;
+  char **names = NULL;
+  size_t n = 9;
+  bool more = true;
+  OK(cis_vfs_db_tenant_list(&cfg, prefix, NULL, 0, &names, &n, &more));
+  assert_int_equal(n, 3);
+  assert_false(more);
+  for (int i = 0; i < 3; i++) assert_string_equal(names[i], want[i]);
+  assert_null(names[3]);
+  free(names);
+  OK(cis_vfs_db_tenant_list(&cfg, prefix, NULL, 2, &names, &n, &more));
+  assert_int_equal(n, 2);
+  assert_true(more);
+  assert_string_equal(names[1], want[1]);
+  free(names);
+  OK(cis_vfs_db_tenant_list(&cfg, prefix, want[1], 2, &names, &n, &more));
+  assert_int_equal(n, 1);
+  assert_false(more);
+  assert_string_equal(names[0], want[2]);
+  free(names);
+  OK(cis_vfs_db_tenant_list(&cfg, prefix, want[2], 0, &names, &n, NULL));
+  assert_int_equal(n, 0);
+  assert_null(names);
+  /* Deleted, a tree is no longer listed. */
+  cfg.tenant = want[0];
+  OK(cis_vfs_db_tenant_delete(&cfg));
+  OK(cis_vfs_db_tenant_list(&cfg, prefix, NULL, 0, &names, &n, &more));
+  assert_int_equal(n, 2);
+  assert_string_equal(names[0], want[1]);
+  free(names);
+  char longer[300];
+  memset(longer, 'p', sizeof longer);
+  longer[256] = '\0';
+  const char *bad[] = {"", "x\xff", NULL, longer};
+  for (size_t i = 0; i < CIS_ARRAY_LEN(bad); i++) {
+    assert_int_equal(cis_vfs_db_tenant_list(&cfg, bad[i], NULL, 0, &names, &n, &more), CIS_EINVAL);
+    assert_non_null(strstr(cis_errmsg(NULL), "prefix"));
+  }
+  assert_int_equal(cis_vfs_db_tenant_list(&cfg, prefix, NULL, 0, NULL, &n, &more), CIS_EINVAL);
+  assert_int_equal(cis_vfs_db_tenant_list(&cfg, prefix, NULL, 0, &names, NULL, &more), CIS_EINVAL);
+  assert_int_equal(cis_vfs_db_tenant_list(NULL, prefix, NULL, 0, &names, &n, &more), CIS_EINVAL);
+}
+
 /* The usage row of a tree (its usage columns) says what its rows hold:
  * the columns equal a count of the tree, and the numbers given. */
 static void usage_row_is(const char *tenant, int64_t nodes, int64_t bytes) {
@@ -4176,6 +4240,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_config_and_arguments),
       cmocka_unit_test(test_basic_tree),
       cmocka_unit_test(test_group_usage),
+      cmocka_unit_test(test_tenant_list),
       cmocka_unit_test(test_usage_row_follows_every_commit),
       cmocka_unit_test(test_group_limit_holds_at_commit),
       cmocka_unit_test(test_group_limit_race),

@@ -18,6 +18,7 @@
 #if CIS_CLI_SKILL
 #include "cmd_skill.h"
 int cli_cmd_fs(int argc, char **argv); /* cmd_fs.c */
+int cli_cmd_tenant(int argc, char **argv); /* cmd_tenant.c */
 #endif
 #ifndef CIS_CLI_MCP
 #define CIS_CLI_MCP 0
@@ -62,6 +63,7 @@ static const cli_command commands[] = {
     {"key", cli_cmd_key, "create signing keys, and trust them per tenant (signed skills)"},
     {"config", cli_cmd_config, "show the effective configuration and where each setting comes from"},
     {"fs", cli_cmd_fs, "inspect, seed, snapshot, diff and roll back a tenant's database filesystem"},
+    {"tenant", cli_cmd_tenant, "remove a tenant: its tokens, skills, KV, files, settings and keys"},
 #endif
 #if CIS_CLI_MCP
     {"mcp", cli_cmd_mcp, "serve the installed skills as MCP tools over stdio"},
