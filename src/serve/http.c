@@ -216,6 +216,7 @@ typedef struct request {
   /* Its turn of a pacer (pace.h), for its token's lookup or refusal or
    * an answer that needs no token, when it waits for one. */
   cis__pace_item pace;
+  uint64_t began;                      /* when handle() took it up (cis__now_ns) */
 } request;
 
 struct job;
@@ -1493,6 +1494,18 @@ static enum MHD_Result answer_done_job(cis_server *s, struct MHD_Connection *c, 
  * call to a worker when it moves (inline_wait). False when the pool does
  * not admit it inline (work waits, a cap) or no stack could be had: the
  * caller queues it as usual. */
+/* Charges tenant t with what the polling thread spent on rq so far: the
+ * token's check, the routing, the job's set-up. A request's handling is
+ * its tenant's work as its call is: a tenant sending requests that cost
+ * little each (calls of skills it does not have, 404 from memory) would
+ * otherwise be seen using almost nothing while it keeps the polling
+ * threads busy, and never go over its share (bench/serve_tenants.sh -s
+ * absent). An inline call's charge starts at rq->began instead. */
+static void charge_handling(cis_server *s, tenant *t, const request *rq) {
+  uint64_t now = cis__now_ns();
+  cis__pool_charge(&s->pool, &t->owner, now > rq->began ? now - rq->began : 0);
+}
+
 static bool run_inline(cis_server *s, struct MHD_Connection *c, request *rq, job *j, enum MHD_Result *ok) {
   j->s = s;
   j->pj.run = job_resume;
@@ -1505,6 +1518,7 @@ static bool run_inline(cis_server *s, struct MHD_Connection *c, request *rq, job
     j->co = NULL;
     return false;
   }
+  j->pj.cpu0 = rq->began; /* its request's handling here is charged with it (charge_handling) */
   rq->job = j;
   if (cis__coro_resume(j->co)) { /* it ended here */
     cis__coro_free(j->co);
@@ -1532,6 +1546,7 @@ static enum MHD_Result handle(cis_server *s, struct MHD_Connection *c, const cha
     atomic_fetch_add(&s->m.rejected_draining, 1);
     return reply_error(s, c, 503, CIS_ESTATE, "the server is shutting down", "Connection", "close", NULL);
   }
+  rq->began = cis__now_ns();
   cis__route route;
   int st = cis__http_route(method, url, &route);
   /* A browser page must not reach /mcp through DNS rebinding: a request
@@ -1577,13 +1592,18 @@ static enum MHD_Result handle(cis_server *s, struct MHD_Connection *c, const cha
   }
   tenant *t = tenant_get(s, who);
   if (!t) return reply_error(s, c, 500, CIS_EIO, "the tenant's registry could not be opened", NULL);
-  if (route.kind == CIS__ROUTE_CALLS) return reply_calls(s, c, t);
+  if (route.kind == CIS__ROUTE_CALLS) {
+    enum MHD_Result ok = reply_calls(s, c, t);
+    charge_handling(s, t, rq);
+    return ok;
+  }
   job *jp = calloc(1, sizeof *jp);
   if (!jp) return reply_error(s, c, 500, CIS_ENOMEM, "out of memory", NULL);
   pthread_cond_init(&jp->pj.cv, NULL);
   enum MHD_Result ok = build_job(s, c, rq, &route, t, jp);
   if (!jp->run) { /* answered already (400, 404): no job */
     job_free(jp);
+    charge_handling(s, t, rq);
     return ok;
   }
   if (jp->run == run_invoke && s->inline_us &&
@@ -1613,6 +1633,7 @@ static enum MHD_Result handle(cis_server *s, struct MHD_Connection *c, const cha
   jp->refused = admit(s, jp, &w);
   pthread_mutex_unlock(&s->pool_mu);
   cis__pool_wake_now(&w);
+  charge_handling(s, t, rq);
   if (jp->refused) mhd.resume(c); /* answered at the next call */
   return MHD_YES;
 }
