@@ -19,6 +19,7 @@ from typing import Optional
 
 LIBRARY_ENV = "CIS_LIBRARY"
 SKILLS_REMOVE_PURGE = 1  # cis_skill.h's CIS_SKILLS_REMOVE_PURGE
+SKILLS_TENANT_REMOVE_DEFAULT = 1  # cis_skill.h's CIS_SKILLS_TENANT_REMOVE_DEFAULT
 
 
 class LibraryNotFound(ImportError):
@@ -122,6 +123,11 @@ class SkillInfo_(Structure):
                 ("description", c_char * 256), ("installed_at", c_int64)]
 
 
+class TenantRemoved_(Structure):  # cis_tenant_removed
+    _fields_ = [(n, ctypes.c_uint64) for n in
+                ("tokens", "skills", "kv_namespaces", "kv_keys", "fs_trees", "settings", "keys")]
+
+
 class KeyInfo_(Structure):
     _fields_ = [("name", c_char * 65), ("public_key", c_char * 65), ("added_at", c_int64)]
 
@@ -201,6 +207,7 @@ _PROTOS = {
                                    POINTER(InstallOptions_)]),
     "cis_skills_remove": (R, [P, c_char_p]),
     "cis_skills_remove_ex": (R, [P, c_char_p, ctypes.c_uint]),
+    "cis_skills_tenant_remove": (R, [P, ctypes.c_uint, POINTER(TenantRemoved_)]),
     "cis_skills_list": (R, [P, POINTER(POINTER(SkillInfo_)), POINTER(c_size_t)]),
     "cis_skills_show": (R, [P, c_char_p, POINTER(c_void_p)]),
     "cis_skills_setting_set": (R, [P, c_char_p, c_char_p, c_char_p]),

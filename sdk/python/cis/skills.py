@@ -209,6 +209,21 @@ class Skills(Handle):
         self._run(_lib.lib().cis_skills_remove_ex, _lib.encode(name, "name"),
                   _lib.SKILLS_REMOVE_PURGE if purge else 0)
 
+    def remove_tenant(self, *, allow_default: bool = False) -> Dict[str, int]:
+        """Deletes everything the handle's tenant has: its bearer tokens, its
+        skills, every KV namespace of it, its trees of the database
+        filesystem, its skills' settings and its trusted keys
+        (cis_skills_tenant_remove). Returns how many of each went, by the
+        names of cis_tenant_removed. The "default" tenant only with
+        allow_default=True (PermissionDenied otherwise). A removal cut short
+        (a database out of reach) raises; calling it again finishes it."""
+        if not isinstance(allow_default, bool):
+            raise TypeError(f"allow_default must be a bool, not {type(allow_default).__name__}")
+        out = _lib.TenantRemoved_()
+        self._run(_lib.lib().cis_skills_tenant_remove,
+                  _lib.SKILLS_TENANT_REMOVE_DEFAULT if allow_default else 0, ctypes.byref(out))
+        return {name: getattr(out, name) for name, _ in _lib.TenantRemoved_._fields_}
+
     def list(self) -> List[SkillInfo]:
         out = ctypes.POINTER(_lib.SkillInfo_)()
         n = ctypes.c_size_t()

@@ -84,6 +84,28 @@ def test_remove_with_purge_deletes_the_skills_kv(tmp_path, examples):
             s.remove("../notes", purge=True)
 
 
+def test_remove_tenant_deletes_its_skills_and_kv_and_no_one_elses(tmp_path, examples):
+    kv = f"sqlite:{tmp_path / 'kv.db'}"
+    with cis.Skills(tmp_path / "home", engine="interp", tenant="alice", kv_spec=kv) as a, \
+            cis.Skills(tmp_path / "home", engine="interp", tenant="alice2", kv_spec=kv) as b:
+        for s in (a, b):
+            s.install(examples / "notes")
+            s.invoke("notes", {"op": "add", "note": "buy milk"})
+        gone = a.remove_tenant()
+        assert gone["skills"] == 1 and gone["kv_namespaces"] == 1 and gone["kv_keys"] >= 1
+        assert a.list() == []
+        assert a.remove_tenant() == {k: 0 for k in gone}  # nothing left: done again
+        assert "buy milk" in b.invoke("notes", {"op": "list"}).output_text
+        a.install(examples / "notes")
+        assert "buy milk" not in a.invoke("notes", {"op": "list"}).output_text
+        with pytest.raises(TypeError):
+            a.remove_tenant(allow_default="yes")
+    with cis.Skills(tmp_path / "home", engine="interp", kv_spec=kv) as d:
+        with pytest.raises(cis.PermissionDenied):
+            d.remove_tenant()
+        assert d.remove_tenant(allow_default=True)["skills"] == 0
+
+
 def test_call_failures_are_typed(skills):
     with pytest.raises(cis.Trap) as e:
         skills.invoke("trap", {})
