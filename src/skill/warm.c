@@ -167,7 +167,8 @@ static int name_known(cis_skills *s, const char *name, uint64_t gen) {
   int known = -1;
   pthread_mutex_lock(&s->names_lock);
   cis__name_set *ns = s->names;
-  if (ns && ns->gen == gen) known = bsearch(&name, ns->names, ns->n, sizeof *ns->names, name_cmp) != NULL;
+  /* A tenant with no skill has no array: bsearch and qsort take none. */
+  if (ns && ns->gen == gen) known = ns->n && bsearch(&name, ns->names, ns->n, sizeof *ns->names, name_cmp) != NULL;
   pthread_mutex_unlock(&s->names_lock);
   return known;
 }
@@ -184,7 +185,7 @@ static void names_load(cis_skills *s, uint64_t until, uint64_t gen) {
     whole = s->reg->name_each(s, until, name_add, ns) == CIS_OK && !ns->cut;
   }
   if (whole) {
-    qsort(ns->names, ns->n, sizeof *ns->names, name_cmp);
+    if (ns->n) qsort(ns->names, ns->n, sizeof *ns->names, name_cmp);
     pthread_mutex_lock(&s->names_lock);
     cis__name_set *old = s->names;
     s->names = ns;

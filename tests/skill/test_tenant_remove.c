@@ -360,7 +360,7 @@ static void sq_rows(text *t, sqlite3 *db, const char *table, const char *cond, c
     lines[n++] = row.p;
   }
   sqlite3_finalize(st);
-  qsort(lines, n, sizeof *lines, line_cmp);
+  if (n) qsort(lines, n, sizeof *lines, line_cmp);
   for (size_t i = 0; i < n; i++) {
     text_str(t, lines[i]);
     text_str(t, "\n");
