@@ -263,7 +263,7 @@ struct cis_server {
   unsigned registry_rate;              /* registry changes one tenant may start a second; 0: no limit */
   /* Requests that carry no token the server has cached: lookups of their
    * tokens and their refusals (token_turn); and the answers of the routes
-   * that need none (public_turn). */
+   * that need none (answer_waits). */
   cis__pacer token_pace, public_pace;
   unsigned http_threads;               /* libmicrohttpd's polling threads per listener */
   uint64_t inline_us;                  /* short calls' budget on a polling thread; 0: none run there */
