@@ -71,13 +71,18 @@ static void bucket_emptied(cis__pacer *p) {
   assert_false(it.turned);
 }
 
+/* Starts p at rate a second with its bucket empty and nothing resumed. */
+static void started_empty(cis__pacer *p, unsigned rate) {
+  cis__pacer_init(p, rate, "test-pace", resumed);
+  assert_true(cis__pacer_start(p));
+  resumed_reset();
+  bucket_emptied(p);
+}
+
 static void turns_past_the_rate_wait_in_order_and_get_theirs(void **state) {
   (void)state;
   cis__pacer p;
-  cis__pacer_init(&p, 20, "test-pace", resumed);
-  assert_true(cis__pacer_start(&p));
-  resumed_reset();
-  bucket_emptied(&p);
+  started_empty(&p, 20);
   cis__pace_item a, b;
   memset(&a, 0, sizeof a);
   memset(&b, 0, sizeof b);
@@ -114,10 +119,7 @@ static void turns_past_the_rate_wait_in_order_and_get_theirs(void **state) {
 static void a_wait_past_the_longest_is_late(void **state) {
   (void)state;
   cis__pacer p;
-  cis__pacer_init(&p, 1, "test-pace", resumed);
-  assert_true(cis__pacer_start(&p));
-  resumed_reset();
-  bucket_emptied(&p);
+  started_empty(&p, 1);
   cis__pace_item it[3];
   memset(it, 0, sizeof it);
   for (int i = 0; i < 3; i++) cis__pacer_wait(&p, &it[i], &it[i]);
@@ -137,10 +139,7 @@ static void a_wait_past_the_longest_is_late(void **state) {
 static void stop_resumes_the_waiting_and_later_waits_late(void **state) {
   (void)state;
   cis__pacer p;
-  cis__pacer_init(&p, 1, "test-pace", resumed);
-  assert_true(cis__pacer_start(&p));
-  resumed_reset();
-  bucket_emptied(&p);
+  started_empty(&p, 1);
   cis__pace_item a, b, c;
   memset(&a, 0, sizeof a);
   memset(&b, 0, sizeof b);
