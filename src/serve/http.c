@@ -52,6 +52,7 @@
 #include "serve/http_internal.h"
 #include "serve/mcp_versions.h"
 #include "serve/coro.h"
+#include "serve/meter.h"
 #include "serve/pace.h"
 #include "serve/pool.h"
 #include "serve/share.h"
@@ -217,6 +218,7 @@ typedef struct request {
    * an answer that needs no token, when it waits for one. */
   cis__pace_item pace;
   uint64_t began;                      /* when handle() took it up (cis__now_ns) */
+  uint64_t polled;                     /* its share of its polling thread's untimed work (meter.h), ns */
 } request;
 
 struct job;
@@ -1489,23 +1491,36 @@ static enum MHD_Result build_job(cis_server *s, struct MHD_Connection *c, reques
 static enum MHD_Result answer_job(cis_server *s, struct MHD_Connection *c, request *rq);
 static enum MHD_Result answer_done_job(cis_server *s, struct MHD_Connection *c, request *rq);
 
+/* This polling thread's meter (meter.h): each polling thread belongs to
+ * one server's daemon, so a thread-local one is that server's. */
+static _Thread_local cis__poll_meter poll_meter;
+
+static uint64_t thread_cpu_ns(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0;
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Charges tenant t with what the polling thread spent on rq so far: the
+ * token's check, the routing, the job's set-up, and its share of the
+ * thread's work around requests (rq->polled: its connection, head and
+ * answer). A request's handling is its tenant's work as its call is: a
+ * tenant sending requests that cost little each (calls of skills it does
+ * not have, 404 from memory) would otherwise be seen using almost nothing
+ * while it keeps the polling threads busy, and never go over its share
+ * (bench/serve_tenants.sh -s absent). An inline call's charge starts at
+ * rq->began instead. */
+static void charge_handling(cis_server *s, tenant *t, const request *rq) {
+  uint64_t now = cis__now_ns(), ns = now > rq->began ? now - rq->began : 0;
+  cis__poll_meter_timed(&poll_meter, ns);
+  cis__pool_charge(&s->pool, &t->owner, ns + rq->polled);
+}
+
 /* Runs job j now, on this polling thread, on a stack of its own; answers
  * at once when it ends here, or suspends the connection and hands the
  * call to a worker when it moves (inline_wait). False when the pool does
  * not admit it inline (work waits, a cap) or no stack could be had: the
  * caller queues it as usual. */
-/* Charges tenant t with what the polling thread spent on rq so far: the
- * token's check, the routing, the job's set-up. A request's handling is
- * its tenant's work as its call is: a tenant sending requests that cost
- * little each (calls of skills it does not have, 404 from memory) would
- * otherwise be seen using almost nothing while it keeps the polling
- * threads busy, and never go over its share (bench/serve_tenants.sh -s
- * absent). An inline call's charge starts at rq->began instead. */
-static void charge_handling(cis_server *s, tenant *t, const request *rq) {
-  uint64_t now = cis__now_ns();
-  cis__pool_charge(&s->pool, &t->owner, now > rq->began ? now - rq->began : 0);
-}
-
 static bool run_inline(cis_server *s, struct MHD_Connection *c, request *rq, job *j, enum MHD_Result *ok) {
   j->s = s;
   j->pj.run = job_resume;
@@ -1519,11 +1534,12 @@ static bool run_inline(cis_server *s, struct MHD_Connection *c, request *rq, job
     return false;
   }
   j->pj.cpu0 = rq->began; /* its request's handling here is charged with it (charge_handling) */
+  cis__pool_charge(&s->pool, j->pj.owner, rq->polled);
   rq->job = j;
   if (cis__coro_resume(j->co)) { /* it ended here */
     cis__coro_free(j->co);
     j->co = NULL;
-    cis__pool_leave_inline(&s->pool, &j->pj);
+    cis__poll_meter_timed(&poll_meter, cis__pool_leave_inline(&s->pool, &j->pj));
     *ok = answer_done_job(s, c, rq);
     return true;
   }
@@ -1533,9 +1549,10 @@ static bool run_inline(cis_server *s, struct MHD_Connection *c, request *rq, job
   mhd.suspend(c);
   cis__pool_wake w = {0};
   pthread_mutex_lock(&s->pool_mu);
-  cis__pool_continue_later(&s->pool, &j->pj, j->moved_why, &w);
+  uint64_t ran = cis__pool_continue_later(&s->pool, &j->pj, j->moved_why, &w);
   pthread_mutex_unlock(&s->pool_mu);
   cis__pool_wake_now(&w);
+  cis__poll_meter_timed(&poll_meter, ran);
   *ok = MHD_YES;
   return true;
 }
@@ -1620,6 +1637,7 @@ static enum MHD_Result handle(cis_server *s, struct MHD_Connection *c, const cha
     jp->refused = 0;
     jp->pj.done = true;
     rq->job = jp;
+    charge_handling(s, t, rq);
     return answer_job(s, c, rq);
   }
   /* The connection waits, suspended, holding no thread: the worker that
@@ -1843,6 +1861,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   if (!rq) return MHD_NO; /* on_uri ran out of memory */
   if (!rq->started) {
     rq->started = true;
+    rq->polled = cis__poll_meter_head(&poll_meter, cis__now_ns(), thread_cpu_ns);
     const union MHD_ConnectionInfo *ci = mhd.connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     rq->w = ci ? ci->socket_context : NULL;
     conn_enter(s, rq->w, CONN_BODY); /* the head is in: its body's clock starts */

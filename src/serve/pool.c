@@ -778,14 +778,15 @@ cis__pool_admit cis__pool_enter_inline(cis__pool *p, cis__pool_job *j) {
  * for at most the inline budget, so that is its CPU time plus whatever the
  * kernel ran meanwhile, and costs no system call (the CPU clock's two
  * were some 5% of a polling thread's CPU under a flood of short calls). */
-static void charge_inline(cis__pool *p, cis__pool_job *j) {
-  if (!p->c.lane) return;
-  uint64_t now = cis__now_ns();
-  cis__pool_charge(p, j->owner, now > j->cpu0 ? now - j->cpu0 : 0);
+static uint64_t charge_inline(cis__pool *p, cis__pool_job *j) {
+  if (!p->c.lane) return 0;
+  uint64_t now = cis__now_ns(), ns = now > j->cpu0 ? now - j->cpu0 : 0;
+  cis__pool_charge(p, j->owner, ns);
+  return ns;
 }
 
-void cis__pool_leave_inline(cis__pool *p, cis__pool_job *j) {
-  charge_inline(p, j);
+uint64_t cis__pool_leave_inline(cis__pool *p, cis__pool_job *j) {
+  uint64_t ns = charge_inline(p, j);
   /* A short call too: the long calls' quota holds while such calls come
    * (set_quotas), though no worker ever runs them. Counted at its end, as
    * a worker's short call is: one that moves to a worker (it waits, or
@@ -795,6 +796,7 @@ void cis__pool_leave_inline(cis__pool *p, cis__pool_job *j) {
   atomic_fetch_sub(&(j->owner ? j->owner : &p->own)->active, 1);
   atomic_fetch_sub(&p->inlined, 1);
   j->done = true; /* read by the same thread (the job never left it) */
+  return ns;
 }
 
 void cis__pool_continue(cis__pool *p, cis__pool_job *j, cis_wait why) {
@@ -803,9 +805,9 @@ void cis__pool_continue(cis__pool *p, cis__pool_job *j, cis_wait why) {
   cis__pool_wake_now(&w);
 }
 
-void cis__pool_continue_later(cis__pool *p, cis__pool_job *j, cis_wait why, cis__pool_wake *w) {
+uint64_t cis__pool_continue_later(cis__pool *p, cis__pool_job *j, cis_wait why, cis__pool_wake *w) {
   cis__pool_owner *o = j->owner ? j->owner : &p->own;
-  charge_inline(p, j);
+  uint64_t ns = charge_inline(p, j);
   p->inlined--;
   p->inline_moves[(unsigned)why < 4 ? (unsigned)why : 3]++;
   j->done = false;
@@ -816,6 +818,7 @@ void cis__pool_continue_later(cis__pool *p, cis__pool_job *j, cis_wait why, cis_
   p->queued++;
   ring_add(p, o);
   tell_one(p, o, w);
+  return ns;
 }
 
 /* Without mu: whether short calls other than thread w's own run, wait,

@@ -318,16 +318,18 @@ void cis__pool_wake_now(cis__pool_wake *w);
 cis__pool_admit cis__pool_enter_inline(cis__pool *p, cis__pool_job *j);
 
 /* Without the lock: the inline job j ended on its submitter's thread
- * (which it charges with the CPU time it used there). */
-void cis__pool_leave_inline(cis__pool *p, cis__pool_job *j);
+ * (which it charges with the time it ran there, from j->cpu0). What it
+ * charged (ns; 0 with no lane). */
+uint64_t cis__pool_leave_inline(cis__pool *p, cis__pool_job *j);
 
 /* Under *p->mu: the inline job j, stopped part way, goes on on a worker
  * (its run takes it up where it stopped), ahead of its owner's queue;
  * never refused (it was admitted). From here it ends as a submitted job
  * does (done, finish). */
 void cis__pool_continue(cis__pool *p, cis__pool_job *j, cis_wait why);
-/* The same, with the wake left in *w (cis__pool_submit_later). */
-void cis__pool_continue_later(cis__pool *p, cis__pool_job *j, cis_wait why, cis__pool_wake *w);
+/* The same, with the wake left in *w (cis__pool_submit_later), giving
+ * what its run so far was charged (as cis__pool_leave_inline). */
+uint64_t cis__pool_continue_later(cis__pool *p, cis__pool_job *j, cis_wait why, cis__pool_wake *w);
 
 /* Without the lock: reviews the owners' shares when the last review is
  * CIS__POOL_FAIR_PERIOD_NS old at now (ns, cis__now_ns's clock), as every

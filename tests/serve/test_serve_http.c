@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -159,6 +160,12 @@ static int status_of(srv *v, const char *method, const char *path, const char *t
   int st = r.status;
   http_resp_free(&r);
   return st;
+}
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* ------------------------------------------------------------- API */
@@ -891,6 +898,84 @@ static void public_answers_past_the_rate_wait_their_turn(void **state) {
   srv_stop(v);
 }
 
+/* A flood of cheap requests from one tenant: calls of a skill it does
+ * not have (404, each a few microseconds), until told to stop (20 s at
+ * most). */
+typedef struct cheap_flood {
+  srv *v;
+  atomic_bool stop;
+  unsigned long answered, other; /* 404s; anything else */
+  pthread_t th;
+} cheap_flood;
+
+static void *cheap_flood_main(void *arg) {
+  cheap_flood *f = arg;
+  uint64_t end = now_ms() + 20000;
+  while (!atomic_load(&f->stop) && now_ms() < end) {
+    int st = status_of(f->v, "POST", "/v1/skills/absent/invoke", f->v->bob, "0");
+    if (st == 404) f->answered++;
+    else f->other++;
+  }
+  return NULL;
+}
+
+/* Alice and bob each call echo once; both answered 200. */
+static void both_call_echo(srv *v) {
+  assert_int_equal(status_of(v, "POST", "/v1/skills/echo/invoke", v->alice, "1"), 200);
+  assert_int_equal(status_of(v, "POST", "/v1/skills/echo/invoke", v->bob, "1"), 200);
+  struct timespec ts = {0, 10 * 1000000};
+  nanosleep(&ts, NULL);
+}
+
+/* A tenant whose requests cost little each, but come without end, goes
+ * over its CPU share as one of costly calls does: what the server spends
+ * on them (the token's check, the routing, the answer) is its. Its own
+ * calls then run on the lane, while the tenant calling at the same pace
+ * without the flood stays off it; once the flood stops it comes back. */
+#define CHEAP_FLOODERS 3
+static void a_tenant_of_cheap_requests_goes_over_its_share(void **state) {
+  (void)state;
+  srv *v = srv_start(256 * 1024, 2, 8, 0);
+  assert_non_null(v);
+  install(v, v->alice, "echo", "echo", "cis_v1", "");
+  install(v, v->bob, "echo", "echo", "cis_v1", "");
+  for (int i = 0; i < 20; i++) both_call_echo(v); /* same pace, no flood: neither over */
+  assert_int_equal(metric_u64(v, "cis_tenants_over_share"), 0);
+  assert_int_equal(metric_u64(v, "cis_pool_lane_total"), 0);
+  static cheap_flood f[CHEAP_FLOODERS];
+  for (int i = 0; i < CHEAP_FLOODERS; i++) {
+    memset(&f[i], 0, sizeof f[i]);
+    f[i].v = v;
+    assert_int_equal(pthread_create(&f[i].th, NULL, cheap_flood_main, &f[i]), 0);
+  }
+  /* Bob's flood puts him over (within some periods of 20 ms; a loaded
+   * machine is given 15 s), and his echo calls on the lane. */
+  uint64_t over = 0, lane = 0, end = now_ms() + 15000;
+  while ((over < 1 || lane < 1) && now_ms() < end) {
+    both_call_echo(v);
+    over = metric_u64(v, "cis_tenants_over_share");
+    lane = metric_u64(v, "cis_pool_lane_total");
+  }
+  for (int i = 0; i < CHEAP_FLOODERS; i++) atomic_store(&f[i].stop, true);
+  unsigned long answered = 0, other = 0;
+  for (int i = 0; i < CHEAP_FLOODERS; i++) {
+    pthread_join(f[i].th, NULL);
+    answered += f[i].answered, other += f[i].other;
+  }
+  if (over != 1 || lane < 1) fprintf(stderr, "over %llu, lane %llu after %lu 404s\n", (unsigned long long)over,
+                                     (unsigned long long)lane, answered);
+  assert_int_equal(over, 1); /* bob alone: alice's calls cost what his echo calls do */
+  assert_true(lane >= 1);
+  assert_true(answered > 0);
+  assert_int_equal(other, 0);
+  /* Without the flood he falls back under his share (his recent use
+   * decays by a quarter each 20 ms). */
+  end = now_ms() + 15000;
+  while (metric_u64(v, "cis_tenants_over_share") != 0 && now_ms() < end) both_call_echo(v);
+  assert_int_equal(metric_u64(v, "cis_tenants_over_share"), 0);
+  srv_stop(v);
+}
+
 /* A server stopped while requests wait for their token's lookup answers
  * or closes each (the pacer resumes them before the listeners stop) and
  * frees what they held. */
@@ -985,12 +1070,6 @@ static int wait_u64(srv *v, const char *name, uint64_t n) {
     nanosleep(&ts, NULL);
   }
   return -1;
-}
-
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 #define LOAD_MOVES "cis_calls_inline_moved_total{reason=\"load\"}"
@@ -1634,6 +1713,7 @@ static void mcp_refuses_no_token_and_web_origins(void **state) {
 int main(int argc, char **argv) {
   if (argc == 3 && !strcmp(argv[1], "hold-registry")) return hold_registry(argv[2]);
   g_dir = argc > 1 ? argv[1] : ".";
+  if (argc == 3) cmocka_set_test_filter(argv[2]); /* one test (or a glob) by name */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(http_install_invoke_remove_round_trip, setup, teardown),
       cmocka_unit_test(install_past_the_tenants_skill_limit_is_413),
@@ -1667,6 +1747,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(token_lookups_past_the_rate_wait_their_turn),
       cmocka_unit_test(stop_while_token_lookups_wait),
       cmocka_unit_test(public_answers_past_the_rate_wait_their_turn),
+      cmocka_unit_test(a_tenant_of_cheap_requests_goes_over_its_share),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
