@@ -213,7 +213,9 @@ typedef struct request {
   size_t len, cap;                     /* used and allocated */
   bool too_big;                        /* went past max_body: dropped */
   size_t dropped;                      /* bytes dropped since */
-  bool answered;                       /* a reply was queued early (413) */
+  bool answered;                       /* a reply was queued early (413), or waits its turn to be */
+  unsigned early;                      /* an answer due before the request was read whole (400, 413), or 0 */
+  char early_msg[96];                  /* its message */
   /* Its turn of a pacer (pace.h), for its token's lookup or refusal or
    * an answer that needs no token, when it waits for one. */
   cis__pace_item pace;
@@ -1602,13 +1604,15 @@ static enum MHD_Result handle(cis_server *s, struct MHD_Connection *c, const cha
   if (!authed)
     return reply_error(s, c, 401, CIS_EDENIED, "a valid bearer token is needed", "WWW-Authenticate",
                        "Bearer realm=\"cis\"", NULL);
+  tenant *t = tenant_get(s, who);
+  if (!t) return reply_error(s, c, 500, CIS_EIO, "the tenant's registry could not be opened", NULL);
   if (rq->too_big) {
     char msg[96];
     snprintf(msg, sizeof msg, "the body is larger than %zu bytes", s->max_body);
-    return reply_error(s, c, 413, CIS_ETOOBIG, msg, "Connection", "close", NULL);
+    enum MHD_Result ok = reply_error(s, c, 413, CIS_ETOOBIG, msg, "Connection", "close", NULL);
+    charge_handling(s, t, rq);
+    return ok;
   }
-  tenant *t = tenant_get(s, who);
-  if (!t) return reply_error(s, c, 500, CIS_EIO, "the tenant's registry could not be opened", NULL);
   if (route.kind == CIS__ROUTE_CALLS) {
     enum MHD_Result ok = reply_calls(s, c, t);
     charge_handling(s, t, rq);
@@ -1854,6 +1858,48 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
   return MHD_YES;
 }
 
+/* The 429 of a request its pacer resumed after its longest wait. */
+static enum MHD_Result reply_late(cis_server *s, struct MHD_Connection *c, request *rq) {
+  rq->pace.state = CIS__PACE_NONE;
+  return reply_error(s, c, 429, CIS_ESTATE, "too many requests with no token the server knows; retry later",
+                     "Retry-After", "1", rq->early ? "Connection" : NULL, "close", NULL);
+}
+
+/* The answer due before rq was read whole (rq->early: 400, 413), which
+ * closes its connection. Charged to its tenant when its token is one the
+ * server has cached, as any request's handling is. */
+static enum MHD_Result reply_early(cis_server *s, struct MHD_Connection *c, request *rq) {
+  uint64_t began = cis__now_ns();
+  enum MHD_Result ok = reply_error(s, c, rq->early, rq->early == 413 ? CIS_ETOOBIG : CIS_EINVAL, rq->early_msg,
+                                   "Connection", "close", NULL);
+  const char *tok;
+  size_t n;
+  char who[CIS_TOKEN_NAME_MAX + 1];
+  bool paced;
+  tenant *t;
+  if (bearer_of(rq, &tok, &n) &&
+      cis__tokens_check_paced(s->tokens, tok, n, who, sizeof who, no_lookup, NULL, &paced) == CIS_OK &&
+      (t = tenant_get(s, who))) {
+    rq->began = began;
+    charge_handling(s, t, rq);
+  }
+  return ok;
+}
+
+/* An answer due before rq was read whole: given at once to a request
+ * whose token the server has cached, else after a turn of the token
+ * pacer, as a 401 is, so that a client sending malformed requests on
+ * fresh connections gets no more answers a second than one sending
+ * forged tokens. Its body is not read meanwhile, and dropped after. */
+static enum MHD_Result answer_early(cis_server *s, struct MHD_Connection *c, request *rq) {
+  rq->answered = true;
+  if (answer_waits(s, &s->token_pace, rq)) {
+    conn_enter(s, rq->w, CONN_BUSY); /* its wait is the server's, not a slow client's */
+    return pace_wait(&s->token_pace, c, rq);
+  }
+  return reply_early(s, c, rq);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls) {
   cis_server *s = cls;
@@ -1876,22 +1922,30 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     mhd.values_n(c, MHD_HEADER_KIND, scan_header, &rq->head);
     const char *bad = cis__http_head_problem(&rq->head, rq->bad_target);
     if (bad) {
-      rq->answered = true;
-      char msg[96];
-      snprintf(msg, sizeof msg, "malformed request: %s", bad);
-      return reply_error(s, c, 400, CIS_EINVAL, msg, "Connection", "close", NULL);
+      rq->early = 400;
+      snprintf(rq->early_msg, sizeof rq->early_msg, "malformed request: %s", bad);
+      return answer_early(s, c, rq);
     }
     /* A declared length above the cap is refused before the body is
      * read; a chunked one is counted as it comes and dropped. */
     if (rq->head.n_length && rq->head.length > s->max_body) {
-      rq->too_big = rq->answered = true;
-      char msg[96];
-      snprintf(msg, sizeof msg, "the body is larger than %zu bytes", s->max_body);
-      return reply_error(s, c, 413, CIS_ETOOBIG, msg, "Connection", "close", NULL);
+      rq->too_big = true;
+      rq->early = 413;
+      snprintf(rq->early_msg, sizeof rq->early_msg, "the body is larger than %zu bytes", s->max_body);
+      return answer_early(s, c, rq);
     }
     return MHD_YES;
   }
   if (rq->job) return answer_job(s, c, rq); /* resumed: its job ended */
+  if (rq->early && rq->pace.state == CIS__PACE_GO) { /* resumed with its turn: before any body byte */
+    rq->pace.state = CIS__PACE_USE;
+    *upload_size = 0;
+    return reply_early(s, c, rq);
+  }
+  if (rq->early && rq->pace.state == CIS__PACE_LATE) {
+    *upload_size = 0;
+    return reply_late(s, c, rq);
+  }
   if (*upload_size) {
     size_t n = *upload_size;
     *upload_size = 0;
@@ -1924,11 +1978,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     rq->buf[rq->len] = 0;
     return MHD_YES;
   }
-  if (rq->pace.state == CIS__PACE_LATE) { /* resumed by its pacer: its wait was too long */
-    rq->pace.state = CIS__PACE_NONE;
-    return reply_error(s, c, 429, CIS_ESTATE, "too many requests with no token the server knows; retry later",
-                       "Retry-After", "1", NULL);
-  }
+  if (rq->pace.state == CIS__PACE_LATE) return reply_late(s, c, rq); /* resumed by its pacer: it waited too long */
   if (rq->pace.state == CIS__PACE_GO) { /* resumed by its pacer, with its turn */
     rq->pace.state = CIS__PACE_USE;
     return handle(s, c, url, method, rq);

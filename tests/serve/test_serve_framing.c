@@ -44,34 +44,47 @@ typedef struct srv {
   char token[CIS_TOKEN_MAX];
 } srv;
 
-static int setup(void **state) {
+/* A server on a fresh home with alice's skills and token; token_rate:
+ * lookups a second of tokens not cached (0: the default). */
+static srv *srv_start(unsigned token_rate) {
   srv *v = calloc(1, sizeof *v);
-  if (!v || serve_home_new(v->home, sizeof v->home)) return -1;
+  if (!v || serve_home_new(v->home, sizeof v->home)) {
+    free(v);
+    return NULL;
+  }
   cis_skills *sk = serve_open(v->home, "alice");
   bool ok = sk && serve_register(sk, g_dir, "echo", "echo", "cis_v1", "") == CIS_OK &&
             serve_register(sk, g_dir, "fueled", "echo", "cis_v1", ",\"limits\":{\"fuel\":1000000}") == CIS_OK;
   cis_skills_close(sk);
-  if (!ok || serve_token(v->home, "alice", "a1", v->token, sizeof v->token) != CIS_OK) return -1;
   cis_server_config c;
   serve_config_loopback(&c, v->home, 2);
-  if (cis_server_start(&c, &v->s) != CIS_OK) {
-    fprintf(stderr, "server: %s\n", cis_errmsg(v->s));
-    cis_server_free(v->s);
-    v->s = NULL;
-    return -1;
-  }
-  v->port = cis_server_port(v->s, 0);
-  *state = v;
-  return 0;
-}
-
-static int teardown(void **state) {
-  srv *v = *state;
-  if (v) {
+  c.token_lookup_rate = token_rate;
+  if (!ok || serve_token(v->home, "alice", "a1", v->token, sizeof v->token) != CIS_OK ||
+      cis_server_start(&c, &v->s) != CIS_OK) {
+    fprintf(stderr, "server: %s\n", v->s ? cis_errmsg(v->s) : "no skill or token");
     cis_server_free(v->s);
     serve_home_remove(v->home);
     free(v);
+    return NULL;
   }
+  v->port = cis_server_port(v->s, 0);
+  return v;
+}
+
+static void srv_stop(srv *v) {
+  if (!v) return;
+  cis_server_free(v->s);
+  serve_home_remove(v->home);
+  free(v);
+}
+
+static int setup(void **state) {
+  *state = srv_start(0);
+  return *state ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  srv_stop(*state);
   return 0;
 }
 
@@ -423,6 +436,104 @@ static void fuel_left_only_when_a_fuel_limit_applies(void **state) {
   http_resp_free(&r);
 }
 
+/* What a burst of raw requests on fresh connections got: each's first
+ * status, and whether the server closed each. */
+#define BURST 24
+typedef struct burst {
+  int status[BURST];
+  bool closed[BURST];
+} burst;
+
+/* Sends req on BURST fresh connections at once, then reads each's answer
+ * until the server closes it (5 s for all at most). */
+static void burst_raw(int port, const char *req, size_t len, burst *b) {
+  memset(b, 0, sizeof *b);
+  int fd[BURST];
+  for (int i = 0; i < BURST; i++) {
+    fd[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd[i] >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd[i], (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(send(fd[i], req, len, MSG_NOSIGNAL), (ssize_t)len);
+  }
+  uint64_t until = now_ms() + 5000;
+  for (int i = 0; i < BURST; i++) {
+    char buf[4096];
+    size_t got = 0;
+    for (int k = 0; k < 1000 && got < sizeof buf - 1; k++) {
+      uint64_t t = now_ms();
+      if (t >= until) break;
+      struct pollfd p = {fd[i], POLLIN, 0};
+      int r = poll(&p, 1, (int)(until - t));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      ssize_t n = recv(fd[i], buf + got, sizeof buf - 1 - got, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        b->closed[i] = true;
+        break;
+      }
+      got += (size_t)n;
+    }
+    buf[got] = 0;
+    if (!strncmp(buf, "HTTP/1.1 ", 9)) b->status[i] = atoi(buf + 9);
+    close(fd[i]);
+  }
+}
+
+/* The answers given before a request is read whole (a malformed head:
+ * 400; a declared body over the cap: 413) close their connection. With
+ * no token the server knows they take a turn of --token-lookup-rate as a
+ * 401 does: past the burst they wait (429 after a second, its connection
+ * closed too), so that a client opening a connection per malformed
+ * request gets no more answers a second than one sending forged tokens.
+ * A token the server has cached is answered at once, its bucket empty. */
+static void early_answers_without_a_known_token_wait_their_turn(void **state) {
+  (void)state;
+  srv *v = srv_start(4);
+  assert_non_null(v);
+  http_resp r;
+  assert_int_equal(http_get(v->port, "/v1/skills", v->token, &r), 0); /* alice's token now cached */
+  assert_int_equal(r.status, 200);
+  http_resp_free(&r);
+  static const char bad[] = "GET /v1/health HTTP/1.1\r\nHost: h\r\nX-Note: a\x01" "b\r\n\r\n";
+  char big[256];
+  int nbig = snprintf(big, sizeof big, "POST /v1/skills/echo/invoke HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n",
+                      512 * 1024 * 1024);
+  const char *reqs[] = {bad, big};
+  size_t lens[] = {sizeof bad - 1, (size_t)nbig};
+  int wants[] = {400, 413};
+  for (int k = 0; k < 2; k++) {
+    uint64_t waits = http_metric(v->port, "cis_token_lookup_waits_total");
+    burst b;
+    burst_raw(v->port, reqs[k], lens[k], &b);
+    int answered = 0, late = 0;
+    for (int i = 0; i < BURST; i++) {
+      if (b.status[i] == wants[k]) answered++;
+      else if (b.status[i] == 429) late++;
+      else fail_msg("%d, request %d: %d", wants[k], i, b.status[i]);
+      assert_true(b.closed[i]);
+    }
+    if (answered < 1 || late < 1) fail_msg("%d: %d answered, %d 429", wants[k], answered, late);
+    assert_true(http_metric(v->port, "cis_token_lookup_waits_total") >= waits + (unsigned long long)late);
+    /* The bucket is empty; alice's malformed request is answered at once. */
+    char mine[512];
+    int n = k ? snprintf(mine, sizeof mine,
+                         "POST /v1/skills/echo/invoke HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer %s\r\n"
+                         "Content-Length: %d\r\n\r\n",
+                         v->token, 512 * 1024 * 1024)
+              : snprintf(mine, sizeof mine,
+                         "GET /v1/health HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer %s\r\nX-Note: a\x01"
+                         "b\r\n\r\n",
+                         v->token);
+    uint64_t t0 = now_ms();
+    expect_refused_and_closed(v, mine, (size_t)n, wants[k]);
+    assert_true(now_ms() - t0 < 900); /* not after a wait of the pacer's (a second for the 429) */
+  }
+  srv_stop(v);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: %s FIXTURE_DIR\n", argv[0]);
@@ -440,6 +551,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(raw_nul_anywhere_in_the_head_is_400),
       cmocka_unit_test(whole_heads_of_every_shape_are_served),
       cmocka_unit_test(fuel_left_only_when_a_fuel_limit_applies),
+      cmocka_unit_test(early_answers_without_a_known_token_wait_their_turn),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
