@@ -1937,7 +1937,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return MHD_YES;
   }
   if (rq->job) return answer_job(s, c, rq); /* resumed: its job ended */
-  if (rq->early && rq->pace.state == CIS__PACE_GO) { /* resumed with its turn: before any body byte */
+  if (rq->early && rq->pace.state == CIS__PACE_GO) { /* resumed with its turn; body bytes are dropped */
     rq->pace.state = CIS__PACE_USE;
     *upload_size = 0;
     return reply_early(s, c, rq);
