@@ -19,11 +19,18 @@
  * common/pgwire.c's, shared with the filesystem's PostgreSQL dialect;
  * this file maps its outcomes to cis_result codes.
  *
- * Concurrency: inside a transaction, the first write to a namespace locks
- * its usage row (an upsert that touches it), so writers of one namespace
- * take turns and the usage they read is exact; writers of different
- * namespaces do not wait for each other. The lock method (the store's
- * atomic operations) takes the same row lock before anything is read.
+ * Concurrency: inside a transaction, the first write to a namespace takes
+ * the namespace's advisory lock (KV_NS_CLASS) and then its usage row (an
+ * upsert that makes it), so writers of one namespace take turns and the
+ * usage they read is exact; writers of different namespaces do not wait
+ * for each other. The lock method (the store's atomic operations) takes
+ * the advisory lock alone before anything is read: a call that holds it
+ * to its end (an atomic operation, then its guest's work) holds no
+ * transaction id and, between statements at read committed, no
+ * snapshot, so it keeps no row version of anyone else's from being
+ * pruned meanwhile. (A row lock is a write: held for a second it kept
+ * every version the other tenants' commits made in that second, and
+ * their reads and writes walked them.)
  *
  * Lost connections: a method that finds its connection broken reconnects
  * once. Outside a transaction a read that fails because the connection
@@ -59,7 +66,8 @@ _Static_assert(CIS_KV_CONN_ERRMSG_MAX <= CIS__PGWIRE_MSG_MAX, "pgwire's detail i
 enum {
   S_GET,
   S_STAT,
-  S_LOCK,
+  S_NS_LOCK,
+  S_USAGE_ROW,
   S_SET,
   S_DEL,
   S_USAGE,
@@ -84,14 +92,24 @@ typedef struct pg_stmt {
  * is a hash of the tenant's name): apart from the filesystem's lease
  * (1667855222) and the schemas' single-key locks. */
 #define KV_TENANT_CLASS "1667855223"
+/* The class of a namespace's advisory lock (two-key form; the object is a
+ * hash of the tenant's and skill's names, the tenant's length first so
+ * that no two pairs read alike; two namespaces of one hash only take
+ * turns): apart from the filesystem's (1667855222, 1667855224), the
+ * tenant quota's and the registry's installs (1667855225). */
+#define KV_NS_CLASS "1667855226"
 
 static const pg_stmt stmts[S_COUNT] = {
     [S_GET] = {"SELECT value FROM cis_kv WHERE tenant=$1 AND skill=$2 AND key=$3", 3},
     [S_STAT] = {"SELECT octet_length(value) FROM cis_kv WHERE tenant=$1 AND skill=$2 AND key=$3",
                 3},
-    [S_LOCK] = {"INSERT INTO cis_kv_usage(tenant,skill,keys,bytes) VALUES($1,$2,0,0) "
-                "ON CONFLICT (tenant,skill) DO UPDATE SET keys=cis_kv_usage.keys",
-                2},
+    [S_NS_LOCK] = {"SELECT pg_advisory_xact_lock(" KV_NS_CLASS
+                   ", ('x' || left(md5(int4send(length($1)) || $1 || $2), 8))::bit(32)::int4)",
+                   2},
+    /* The namespace's usage row, made when missing, which its writes move. */
+    [S_USAGE_ROW] = {"INSERT INTO cis_kv_usage(tenant,skill,keys,bytes) VALUES($1,$2,0,0) "
+                     "ON CONFLICT (tenant,skill) DO UPDATE SET keys=cis_kv_usage.keys",
+                     2},
     [S_SET] = {"WITH old AS (SELECT octet_length(value) AS n FROM cis_kv "
                "WHERE tenant=$1 AND skill=$2 AND key=$3), "
                "up AS (INSERT INTO cis_kv(tenant,skill,key,value) VALUES($1,$2,$3,$4) "
@@ -153,8 +171,15 @@ static const cis__db_migration schema_steps[] = {
             "CREATE TABLE IF NOT EXISTS cis_kv_usage ("
             " tenant bytea NOT NULL, skill bytea NOT NULL, keys bigint NOT NULL, bytes bigint NOT NULL,"
             " PRIMARY KEY (tenant, skill));"},
+    /* Writers of a namespace take turns on its advisory lock (KV_NS_CLASS)
+     * from here on, no longer on its usage row alone: a cis of step 1
+     * would take an atomic operation's lock where this one's writers do
+     * not wait for it, so it refuses the store from here (newer schema).
+     * The step changes no table (no DDL: a role that does not own them
+     * migrates it too); its version is what tells them apart. */
+    {.version = 2, .sql = "SELECT 1"},
 };
-static const cis__db_schema schema = {.service = "kv", .pg_lock = 7162999125, .steps = schema_steps, .n = 1};
+static const cis__db_schema schema = {.service = "kv", .pg_lock = 7162999125, .steps = schema_steps, .n = 2};
 static const cis__db_pg_config schema_config = {.label = "kv database", .down = CIS_EKVDOWN, .schema = &schema};
 
 static const cis__db_stmts stmt_family = {.name = "kv", .count = S_COUNT};
@@ -173,6 +198,7 @@ typedef struct pg_conn {
   void **prepared;       /* slot i non-NULL: stmts[i] is prepared on the session */
   bool in_txn;           /* a transaction is open on pg */
   bool ns_locked;        /* the open transaction holds the lock of namespace `locked` */
+  bool ns_row;           /* and has made (and row-locked) its usage row */
   char *locked;          /* tenant, NUL, skill of that namespace (owned) */
   size_t locked_len;     /* bytes in locked */
   uint64_t deadline_ns;  /* cis__now_ns() time the running method must end by */
@@ -198,7 +224,7 @@ static cis_result pg_fail(pg_conn *c, cis_result code, const char *what, const c
 static void pg_drop(pg_conn *c) {
   if (c->base.db) cis__db_conn_drop(c->base.db); /* its statements with it, ours and a joined filesystem's */
   c->in_txn = false;
-  c->ns_locked = false;
+  c->ns_locked = c->ns_row = false;
 }
 
 /* Words pgwire's outcome o as the store's code. A session dropped under
@@ -304,7 +330,14 @@ static cis_result pg_ready(pg_conn *c, const char *what) {
 
 /* Runs a read (outside or inside a transaction): outside, once more on a
  * new connection when the session was lost under it (the reconnect-once
- * rule, cis__db_conn_retry). */
+ * rule, cis__db_conn_retry). Inside a transaction that holds a
+ * namespace's lock and has written nothing (an atomic operation's, which
+ * stays open while the guest runs on), the read's portal is then
+ * replaced by one that holds no snapshot: the unnamed portal of the
+ * extended protocol keeps its query's snapshot until the next one, and
+ * with it the session's xmin, which holds back the pruning of every
+ * row version others make meanwhile. A SET takes no snapshot, and the
+ * simple protocol drops its own portal. */
 static cis_result pg_read(pg_conn *c, int id, const void *const *vals, const size_t *lens,
                           long long limit, bool binary, PGresult **out, const char *what) {
   pg_arm(c);
@@ -315,6 +348,11 @@ static cis_result pg_read(pg_conn *c, int id, const void *const *vals, const siz
   if (rc == CIS_EKVDOWN && outside && cis__db_conn_retry(c->base.db)) {
     rc = pg_connect(c);
     if (rc == CIS_OK) rc = pg_exec(c, id, vals, lens, limit, binary, out, what);
+  }
+  if (rc == CIS_OK && c->in_txn && c->ns_locked && !c->ns_row &&
+      (rc = pg_simple(c, "SET LOCAL cis.kv_snapshot = 'none'", NULL, what)) != CIS_OK && out) {
+    cis__pq.clear(*out);
+    *out = NULL;
   }
   return rc;
 }
@@ -377,7 +415,7 @@ static cis_result pq_begin(cis_kv_conn *base) {
     return rc;
   }
   c->in_txn = true;
-  c->ns_locked = false;
+  c->ns_locked = c->ns_row = false;
   return CIS_OK;
 }
 
@@ -394,14 +432,14 @@ static cis_result pq_commit(cis_kv_conn *base) {
   cis__pq.clear(r);
   if (rc == CIS_ETIMEOUT && PG(c)) pg_simple(c, "ROLLBACK", NULL, "rollback");
   c->in_txn = false;
-  c->ns_locked = false;
+  c->ns_locked = c->ns_row = false;
   return rc;
 }
 
 static cis_result pq_rollback(cis_kv_conn *base) {
   pg_conn *c = (pg_conn *)base;
   pg_arm(c);
-  c->ns_locked = false;
+  c->ns_locked = c->ns_row = false;
   if (!c->in_txn) return CIS_OK;
   c->in_txn = false;
   /* A dropped connection took its transaction with it. */
@@ -455,7 +493,7 @@ static cis_result pq_stat(cis_kv_conn *base, const cis_kv_ns *ns, const void *ke
   return rc;
 }
 
-/* Takes the namespace's lock for the open transaction (once). */
+/* Takes the namespace's advisory lock for the open transaction (once). */
 static cis_result lock_ns(pg_conn *c, const cis_kv_ns *ns, const char *what) {
   size_t n = ns->tenant_len + 1 + ns->skill_len;
   if (c->ns_locked && c->locked_len == n && memcmp(c->locked, ns->tenant, ns->tenant_len) == 0 &&
@@ -463,8 +501,9 @@ static cis_result lock_ns(pg_conn *c, const cis_kv_ns *ns, const char *what) {
     return CIS_OK;
   const void *v[2] = {ns->tenant, ns->skill};
   size_t l[2] = {ns->tenant_len, ns->skill_len};
-  cis_result rc = pg_exec(c, S_LOCK, v, l, 0, false, NULL, what);
+  cis_result rc = pg_exec(c, S_NS_LOCK, v, l, 0, false, NULL, what);
   if (rc != CIS_OK) return rc;
+  c->ns_locked = c->ns_row = false;
   char *copy = malloc(n);
   if (copy) {
     memcpy(copy, ns->tenant, ns->tenant_len);
@@ -478,22 +517,34 @@ static cis_result lock_ns(pg_conn *c, const cis_kv_ns *ns, const char *what) {
   return CIS_OK;
 }
 
-/* Shared start of set and del: inside a transaction, connected, locked. */
+/* Shared start of set, del and drop: inside a transaction, connected,
+ * the namespace locked and its usage row made. */
 static cis_result write_start(pg_conn *c, const cis_kv_ns *ns, const char *what) {
   pg_arm(c);
   if (!c->in_txn) return pg_fail(c, CIS_EKV, what, "no transaction is open");
   cis_result rc = pg_ready(c, what);
   if (rc == CIS_OK) rc = lock_ns(c, ns, what);
+  if (rc != CIS_OK || c->ns_row) return rc;
+  const void *v[2] = {ns->tenant, ns->skill};
+  size_t l[2] = {ns->tenant_len, ns->skill_len};
+  rc = pg_exec(c, S_USAGE_ROW, v, l, 0, false, NULL, what);
+  if (rc == CIS_OK) c->ns_row = c->ns_locked;
   return rc;
 }
 
-/* The namespace's write lock is the row lock on its usage row that every
- * write takes anyway (lock_ns): held until commit or rollback, it makes
- * the writers of the namespace take turns, and reads after it see what
- * the previous holder committed (read committed: each statement sees the
- * data committed before it started). */
+/* The namespace's write lock is its advisory lock, which every write
+ * takes first (write_start): held until commit or rollback, it makes the
+ * writers of the namespace take turns, and reads after it see what the
+ * previous holder committed (read committed: each statement sees the
+ * data committed before it started). It writes nothing, so a call may
+ * hold it to its deadline without holding back the pruning of others'
+ * rows (the file's header). */
 static cis_result pq_lock(cis_kv_conn *base, const cis_kv_ns *ns) {
-  return write_start((pg_conn *)base, ns, "lock");
+  pg_conn *c = (pg_conn *)base;
+  pg_arm(c);
+  if (!c->in_txn) return pg_fail(c, CIS_EKV, "lock", "no transaction is open");
+  cis_result rc = pg_ready(c, "lock");
+  return rc == CIS_OK ? lock_ns(c, ns, "lock") : rc;
 }
 
 static cis_result pq_set(cis_kv_conn *base, const cis_kv_ns *ns, const void *key, size_t klen,
@@ -602,8 +653,8 @@ static cis_result pq_namespaces(cis_kv_conn *base, const cis_kv_ns *ns, const vo
   return rc;
 }
 
-/* Under the namespace's lock (its usage row, as every write takes it):
- * the first `limit` keys go, the usage row with the last. */
+/* Under the namespace's lock (as every write takes it): the first
+ * `limit` keys go, the usage row with the last. */
 static cis_result pq_drop(cis_kv_conn *base, const cis_kv_ns *ns, size_t limit, uint64_t *keys, bool *more) {
   pg_conn *c = (pg_conn *)base;
   PGresult *r = NULL;
