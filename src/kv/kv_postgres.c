@@ -68,6 +68,7 @@ enum {
   S_STAT,
   S_NS_LOCK,
   S_USAGE_ROW,
+  S_NS_LOCK_ROW,
   S_SET,
   S_DEL,
   S_USAGE,
@@ -110,6 +111,13 @@ static const pg_stmt stmts[S_COUNT] = {
     [S_USAGE_ROW] = {"INSERT INTO cis_kv_usage(tenant,skill,keys,bytes) VALUES($1,$2,0,0) "
                      "ON CONFLICT (tenant,skill) DO UPDATE SET keys=cis_kv_usage.keys",
                      2},
+    /* Both in one round trip, the lock first: the insert's row comes from
+     * the lock's. */
+    [S_NS_LOCK_ROW] = {"WITH l AS (SELECT pg_advisory_xact_lock(" KV_NS_CLASS
+                       ", ('x' || left(md5(int4send(length($1)) || $1 || $2), 8))::bit(32)::int4)) "
+                       "INSERT INTO cis_kv_usage(tenant,skill,keys,bytes) SELECT $1,$2,0,0 FROM l "
+                       "ON CONFLICT (tenant,skill) DO UPDATE SET keys=cis_kv_usage.keys",
+                       2},
     [S_SET] = {"WITH old AS (SELECT octet_length(value) AS n FROM cis_kv "
                "WHERE tenant=$1 AND skill=$2 AND key=$3), "
                "up AS (INSERT INTO cis_kv(tenant,skill,key,value) VALUES($1,$2,$3,$4) "
@@ -493,17 +501,28 @@ static cis_result pq_stat(cis_kv_conn *base, const cis_kv_ns *ns, const void *ke
   return rc;
 }
 
-/* Takes the namespace's advisory lock for the open transaction (once). */
-static cis_result lock_ns(pg_conn *c, const cis_kv_ns *ns, const char *what) {
+/* Whether the open transaction holds ns's lock (lock_ns). */
+static bool holds_ns(const pg_conn *c, const cis_kv_ns *ns) {
   size_t n = ns->tenant_len + 1 + ns->skill_len;
-  if (c->ns_locked && c->locked_len == n && memcmp(c->locked, ns->tenant, ns->tenant_len) == 0 &&
-      memcmp(c->locked + ns->tenant_len + 1, ns->skill, ns->skill_len) == 0)
-    return CIS_OK;
+  return c->ns_locked && c->locked_len == n && memcmp(c->locked, ns->tenant, ns->tenant_len) == 0 &&
+         memcmp(c->locked + ns->tenant_len + 1, ns->skill, ns->skill_len) == 0;
+}
+
+/* Takes the namespace's advisory lock for the open transaction (once),
+ * and with `row` its usage row too (made when missing), in one statement. */
+static cis_result lock_ns(pg_conn *c, const cis_kv_ns *ns, bool row, const char *what) {
+  bool held = holds_ns(c, ns);
+  if (held && (c->ns_row || !row)) return CIS_OK;
   const void *v[2] = {ns->tenant, ns->skill};
   size_t l[2] = {ns->tenant_len, ns->skill_len};
-  cis_result rc = pg_exec(c, S_NS_LOCK, v, l, 0, false, NULL, what);
+  cis_result rc = pg_exec(c, held ? S_USAGE_ROW : row ? S_NS_LOCK_ROW : S_NS_LOCK, v, l, 0, false, NULL, what);
   if (rc != CIS_OK) return rc;
+  if (held) {
+    c->ns_row = true;
+    return CIS_OK;
+  }
   c->ns_locked = c->ns_row = false;
+  size_t n = ns->tenant_len + 1 + ns->skill_len;
   char *copy = malloc(n);
   if (copy) {
     memcpy(copy, ns->tenant, ns->tenant_len);
@@ -513,6 +532,7 @@ static cis_result lock_ns(pg_conn *c, const cis_kv_ns *ns, const char *what) {
     c->locked = copy;
     c->locked_len = n;
     c->ns_locked = true;
+    c->ns_row = row;
   }
   return CIS_OK;
 }
@@ -523,13 +543,7 @@ static cis_result write_start(pg_conn *c, const cis_kv_ns *ns, const char *what)
   pg_arm(c);
   if (!c->in_txn) return pg_fail(c, CIS_EKV, what, "no transaction is open");
   cis_result rc = pg_ready(c, what);
-  if (rc == CIS_OK) rc = lock_ns(c, ns, what);
-  if (rc != CIS_OK || c->ns_row) return rc;
-  const void *v[2] = {ns->tenant, ns->skill};
-  size_t l[2] = {ns->tenant_len, ns->skill_len};
-  rc = pg_exec(c, S_USAGE_ROW, v, l, 0, false, NULL, what);
-  if (rc == CIS_OK) c->ns_row = c->ns_locked;
-  return rc;
+  return rc == CIS_OK ? lock_ns(c, ns, true, what) : rc;
 }
 
 /* The namespace's write lock is its advisory lock, which every write
@@ -544,7 +558,7 @@ static cis_result pq_lock(cis_kv_conn *base, const cis_kv_ns *ns) {
   pg_arm(c);
   if (!c->in_txn) return pg_fail(c, CIS_EKV, "lock", "no transaction is open");
   cis_result rc = pg_ready(c, "lock");
-  return rc == CIS_OK ? lock_ns(c, ns, "lock") : rc;
+  return rc == CIS_OK ? lock_ns(c, ns, false, "lock") : rc;
 }
 
 static cis_result pq_set(cis_kv_conn *base, const cis_kv_ns *ns, const void *key, size_t klen,
