@@ -118,22 +118,9 @@ cc_native=${CC_NATIVE:-gcc}
 cc_wasm=${CC_WASM:-clang}
 sysroot=${WASI_SYSROOT:-/usr}
 mkdir -p "$out"
-fail_build() { # what, log
-  echo "fs.sh: building $1 failed (see $2):" >&2
-  tail -n 20 "$2" >&2
-  exit 2
-}
-if [ ! -f "$build/CMakeCache.txt" ]; then
-  # No tests: the benchmark needs none of them, and so does not depend on
-  # the state of their build files.
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF \
-    >"$out/fs-configure.log" 2>&1 || fail_build "the cmake configuration" "$out/fs-configure.log"
-fi
-btype=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt")
-if grep -q '^CIS_SANITIZE:BOOL=ON' "$build/CMakeCache.txt" || [ "$btype" = Debug ]; then
-  echo "fs.sh: $build is a Debug or CIS_SANITIZE=ON build; use an optimised build folder (-b)" >&2
-  exit 2
-fi
+me=fs.sh
+. "$here/optbuild.sh"
+optbuild_prepare
 bflags=$(sed -n "s/^CMAKE_C_FLAGS_${btype^^}:STRING=//p" "$build/CMakeCache.txt")
 # fs_host is a CMake target (bench/CMakeLists.txt) linked against libcis,
 # so it follows the library's own split into parts.

@@ -145,7 +145,7 @@ static int commit_floor(const char *conninfo, int n, bool full) {
                cis__pq.sendQueryPrepared(pg, "ins", 1, pv, NULL, NULL, 1) &&
                cis__pq.sendQueryParams(pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 1) &&
                cis__pq.pipelineSync(pg) == 1;
-    ok = cis__pgwire_collect_pipeline(pg, sent, until, NULL, &rep) == CIS__PGWIRE_DONE;
+    ok = cis__pgwire_collect_pipeline(pg, sent, until, -1, NULL, &rep) == CIS__PGWIRE_DONE;
   }
   double t1 = now_us();
   if (!ok) fprintf(stderr, "fs_ops: floor: %s\n", rep.sqlmsg[0] ? rep.sqlmsg : rep.msg);

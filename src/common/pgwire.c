@@ -384,11 +384,12 @@ done:
   return o;
 }
 
-cis__pgwire_outcome cis__pgwire_collect_pipeline(PGconn *pg, int sent, cis__pgwire_until until,
+cis__pgwire_outcome cis__pgwire_collect_pipeline(PGconn *pg, int sent, cis__pgwire_until until, int keep,
                                                  PGresult **out, cis__pgwire_report *rep) {
   cis__pgwire_outcome o;
-  PGresult *keep = NULL; /* the latest command's first successful result */
-  bool next = true;      /* the next result starts a command */
+  PGresult *kept = NULL; /* the first successful result of the command kept */
+  int cmd = 0;           /* the command the next result belongs to */
+  bool first = true;     /* the next result is its command's first */
   report_init(rep);
   if (pq_load(rep) != CIS__PGWIRE_DONE) return rep->outcome;
   if (!sent) return note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
@@ -401,7 +402,8 @@ cis__pgwire_outcome cis__pgwire_collect_pipeline(PGconn *pg, int sent, cis__pgwi
     PGresult *r = cis__pq.getResult(pg);
     if (!r) {
       if (cis__pq.status(pg) != CONNECTION_OK) break; /* no sync point will come */
-      next = true; /* that command's results are over */
+      cmd++; /* that command's results are over */
+      first = true;
       continue;
     }
     ExecStatusType st = cis__pq.resultStatus(r);
@@ -410,13 +412,13 @@ cis__pgwire_outcome cis__pgwire_collect_pipeline(PGconn *pg, int sent, cis__pgwi
       break;
     }
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-      if (out && next) {
-        cis__pq.clear(keep);
-        keep = r;
+      if (out && first && (keep < 0 || cmd == keep)) {
+        cis__pq.clear(kept);
+        kept = r;
       } else {
         cis__pq.clear(r);
       }
-      next = false;
+      first = false;
     } else if (st == PGRES_PIPELINE_ABORTED) {
       cis__pq.clear(r); /* skipped after an earlier failure, which decides */
     } else {
@@ -426,8 +428,8 @@ cis__pgwire_outcome cis__pgwire_collect_pipeline(PGconn *pg, int sent, cis__pgwi
   o = collected(pg, rep);
 
 done:
-  if (o == CIS__PGWIRE_DONE && out) *out = keep;
-  else cis__pq.clear(keep);
+  if (o == CIS__PGWIRE_DONE && out) *out = kept;
+  else cis__pq.clear(kept);
   return o;
 }
 

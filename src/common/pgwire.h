@@ -162,11 +162,12 @@ cis__pgwire_outcome cis__pgwire_collect(PGconn *pg, int sent, cis__pgwire_until 
  * it after PQpipelineSync, passing whether every send and the sync
  * succeeded. It collects the results of every command sent since the last
  * sync point up to this one, in order. *out gets the first successful
- * result of the last command, when no command failed; the first failed
+ * result of command `keep` (0 the first sent since the last sync point,
+ * -1 the last), when no command failed; the first failed
  * result decides, as above (the commands after it are skipped by the
  * server: PGRES_PIPELINE_ABORTED, not a failure of their own). After DONE
  * or FAILED the pipeline is idle, so PQexitPipelineMode may follow. */
-cis__pgwire_outcome cis__pgwire_collect_pipeline(PGconn *pg, int sent, cis__pgwire_until until,
+cis__pgwire_outcome cis__pgwire_collect_pipeline(PGconn *pg, int sent, cis__pgwire_until until, int keep,
                                                  PGresult **out, cis__pgwire_report *rep);
 
 /* The spin budget of a wait for a result, in microseconds: how long

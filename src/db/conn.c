@@ -223,8 +223,10 @@ bool cis__db_conn_live(const cis__db_conn *c) {
   return pg && cis__pq.status(pg) == CONNECTION_OK;
 }
 
-cis__pgwire_outcome cis__db_conn_collect(cis__db_conn *c, int sent, bool pipeline, uint64_t until, PGresult **out,
-                                         cis__pgwire_report *rep) {
+/* cis__db_conn_collect; in pipeline mode *out is command keep's (as
+ * cis__pgwire_collect_pipeline's). */
+static cis__pgwire_outcome collect(cis__db_conn *c, int sent, bool pipeline, int keep, uint64_t until,
+                                   PGresult **out, cis__pgwire_report *rep) {
   PGconn *pg = cis__db_conn_pg(c);
   cis__pgwire_outcome o;
   if (!pg) {
@@ -235,7 +237,7 @@ cis__pgwire_outcome cis__db_conn_collect(cis__db_conn *c, int sent, bool pipelin
   }
   if (pipeline) {
     sent = sent && cis__pq.pipelineSync(pg) == 1;
-    o = cis__pgwire_collect_pipeline(pg, sent, cis__db_conn_wait(c, until), out, rep);
+    o = cis__pgwire_collect_pipeline(pg, sent, cis__db_conn_wait(c, until), keep, out, rep);
   } else {
     o = cis__pgwire_collect(pg, sent, cis__db_conn_wait(c, until), out, rep);
   }
@@ -257,6 +259,16 @@ cis__pgwire_outcome cis__db_conn_collect(cis__db_conn *c, int sent, bool pipelin
     break;
   }
   return o;
+}
+
+cis__pgwire_outcome cis__db_conn_collect(cis__db_conn *c, int sent, bool pipeline, uint64_t until, PGresult **out,
+                                         cis__pgwire_report *rep) {
+  return collect(c, sent, pipeline, -1, until, out, rep);
+}
+
+cis__pgwire_outcome cis__db_conn_collect_first(cis__db_conn *c, int sent, uint64_t until, PGresult **out,
+                                               cis__pgwire_report *rep) {
+  return collect(c, sent, true, 0, until, out, rep);
 }
 
 cis__pgwire_outcome cis__db_conn_prepare(cis__db_conn *c, const cis__db_stmts *f, void **slots, int i,

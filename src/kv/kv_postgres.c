@@ -288,41 +288,98 @@ static cis_result pg_simple(pg_conn *c, const char *sql, PGresult **out, const c
   return pg_collect(c, cis__pq.sendQuery(PG(c), sql), out, what);
 }
 
+/* Prepares statement id on this connection unless it is already. */
+static cis_result pg_prepare(pg_conn *c, int id, const char *what) {
+  const pg_stmt *s = &stmts[id];
+  if (c->prepared[id]) return CIS_OK;
+  Oid types[6];
+  cis__pgwire_report rep;
+  for (int i = 0; i < s->nparams; i++) types[i] = i == 4 ? INT8_OID : BYTEA_OID;
+  cis__pgwire_outcome o = cis__db_conn_prepare(c->base.db, &stmt_family, c->prepared, id, s, s->sql, s->nparams,
+                                               types, false, c->deadline_ns, &rep);
+  return pg_outcome(c, o, &rep, what);
+}
+
+/* A prepared statement's parameters, as libpq takes them. */
+typedef struct pg_params {
+  const char *v[6];
+  int len[6], fmt[6];
+  char lim[32];
+} pg_params;
+
+/* Sends prepared statement id (prepared: pg_prepare) with vals/lens as
+ * its bytea parameters and limit as its 5th, when it has one; results in
+ * binary when `binary`. Returns what libpq's send returned. */
+static int pg_send(pg_conn *c, int id, const void *const *vals, const size_t *lens, long long limit, bool binary,
+                   pg_params *p) {
+  const pg_stmt *s = &stmts[id];
+  for (int i = 0; i < s->nparams; i++) {
+    if (i == 4) {
+      snprintf(p->lim, sizeof p->lim, "%lld", limit);
+      p->v[i] = p->lim;
+      p->len[i] = 0;
+      p->fmt[i] = 0;
+    } else {
+      /* libpq wants a non-NULL pointer for an empty, non-NULL parameter. */
+      p->v[i] = lens[i] ? vals[i] : "";
+      p->len[i] = (int)lens[i];
+      p->fmt[i] = 1;
+    }
+  }
+  char name[32];
+  cis__db_stmt_name(&stmt_family, id, name);
+  return cis__pq.sendQueryPrepared(PG(c), name, s->nparams, p->v, p->len, p->fmt, binary ? 1 : 0);
+}
+
 /* Runs prepared statement id (preparing it on this connection first).
  * vals/lens are the bytea parameters; limit, when the statement has a 5th
  * parameter, is it. Results come back in binary when `binary`. */
 static cis_result pg_exec(pg_conn *c, int id, const void *const *vals, const size_t *lens,
                           long long limit, bool binary, PGresult **out, const char *what) {
-  const pg_stmt *s = &stmts[id];
-  cis_result rc;
-  if (!c->prepared[id]) {
-    Oid types[6];
-    cis__pgwire_report rep;
-    for (int i = 0; i < s->nparams; i++) types[i] = i == 4 ? INT8_OID : BYTEA_OID;
-    cis__pgwire_outcome o = cis__db_conn_prepare(c->base.db, &stmt_family, c->prepared, id, s, s->sql, s->nparams,
-                                                 types, false, c->deadline_ns, &rep);
-    if ((rc = pg_outcome(c, o, &rep, what)) != CIS_OK) return rc;
-  }
-  const char *pv[6];
-  int pl[6], pf[6];
-  char lim[32];
-  for (int i = 0; i < s->nparams; i++) {
-    if (i == 4) {
-      snprintf(lim, sizeof lim, "%lld", limit);
-      pv[i] = lim;
-      pl[i] = 0;
-      pf[i] = 0;
-    } else {
-      /* libpq wants a non-NULL pointer for an empty, non-NULL parameter. */
-      pv[i] = lens[i] ? vals[i] : "";
-      pl[i] = (int)lens[i];
-      pf[i] = 1;
+  cis_result rc = pg_prepare(c, id, what);
+  if (rc != CIS_OK) return rc;
+  pg_params p;
+  return pg_collect(c, pg_send(c, id, vals, lens, limit, binary, &p), out, what);
+}
+
+/* What replaces a read's portal in a transaction that holds a
+ * namespace's lock and has written nothing (pg_read). */
+static const char DROP_SNAPSHOT[] = "SET LOCAL cis.kv_snapshot = 'none'";
+
+/* pg_exec, then DROP_SNAPSHOT, in one round trip: both in libpq's
+ * pipeline mode, the read's result to *out. */
+static cis_result pg_exec_unpinned(pg_conn *c, int id, const void *const *vals, const size_t *lens,
+                                   long long limit, bool binary, PGresult **out, const char *what) {
+  cis_result rc = pg_prepare(c, id, what);
+  if (rc != CIS_OK) return rc;
+  if (!cis__pq.enterPipelineMode(PG(c))) {
+    /* Not idle or not able: the two statements one after the other. */
+    rc = pg_exec(c, id, vals, lens, limit, binary, out, what);
+    if (rc == CIS_OK && (rc = pg_simple(c, DROP_SNAPSHOT, NULL, what)) != CIS_OK && out) {
+      cis__pq.clear(*out);
+      *out = NULL;
     }
+    return rc;
   }
-  char name[32];
-  cis__db_stmt_name(&stmt_family, id, name);
-  int sent = cis__pq.sendQueryPrepared(PG(c), name, s->nparams, pv, pl, pf, binary ? 1 : 0);
-  return pg_collect(c, sent, out, what);
+  pg_params p;
+  int sent = pg_send(c, id, vals, lens, limit, binary, &p) &&
+             cis__pq.sendQueryParams(PG(c), DROP_SNAPSHOT, 0, NULL, NULL, NULL, NULL, 0);
+  cis__pgwire_report rep;
+  cis__pgwire_outcome o = cis__db_conn_collect_first(c->base.db, sent, c->deadline_ns, out, &rep);
+  /* After the sync point the pipeline is idle, or the session was
+   * dropped, its transaction with it; one that will not leave pipeline
+   * mode is dropped too. */
+  if (PG(c) && !cis__pq.exitPipelineMode(PG(c))) {
+    pg_drop(c);
+    rc = pg_fail(c, CIS_EKVDOWN, what, "the connection did not leave pipeline mode");
+  } else {
+    rc = pg_outcome(c, o, &rep, what);
+  }
+  if (rc != CIS_OK && out && *out) {
+    cis__pq.clear(*out);
+    *out = NULL;
+  }
+  return rc;
 }
 
 /* Makes sure there is a live connection, reconnecting once when it was
@@ -340,27 +397,22 @@ static cis_result pg_ready(pg_conn *c, const char *what) {
  * new connection when the session was lost under it (the reconnect-once
  * rule, cis__db_conn_retry). Inside a transaction that holds a
  * namespace's lock and has written nothing (an atomic operation's, which
- * stays open while the guest runs on), the read's portal is then
- * replaced by one that holds no snapshot: the unnamed portal of the
- * extended protocol keeps its query's snapshot until the next one, and
- * with it the session's xmin, which holds back the pruning of every
- * row version others make meanwhile. A SET takes no snapshot, and the
- * simple protocol drops its own portal. */
+ * stays open while the guest runs on), the read's portal is replaced in
+ * the same round trip by one that holds no snapshot: the unnamed portal
+ * of the extended protocol keeps its query's snapshot until the next
+ * one, and with it the session's xmin, which holds back the pruning of
+ * every row version others make meanwhile. A SET takes no snapshot. */
 static cis_result pg_read(pg_conn *c, int id, const void *const *vals, const size_t *lens,
                           long long limit, bool binary, PGresult **out, const char *what) {
   pg_arm(c);
   cis_result rc = pg_ready(c, what);
   if (rc != CIS_OK) return rc;
+  if (c->in_txn && c->ns_locked && !c->ns_row) return pg_exec_unpinned(c, id, vals, lens, limit, binary, out, what);
   bool outside = !c->in_txn;
   rc = pg_exec(c, id, vals, lens, limit, binary, out, what);
   if (rc == CIS_EKVDOWN && outside && cis__db_conn_retry(c->base.db)) {
     rc = pg_connect(c);
     if (rc == CIS_OK) rc = pg_exec(c, id, vals, lens, limit, binary, out, what);
-  }
-  if (rc == CIS_OK && c->in_txn && c->ns_locked && !c->ns_row &&
-      (rc = pg_simple(c, "SET LOCAL cis.kv_snapshot = 'none'", NULL, what)) != CIS_OK && out) {
-    cis__pq.clear(*out);
-    *out = NULL;
   }
   return rc;
 }

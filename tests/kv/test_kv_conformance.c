@@ -3055,6 +3055,19 @@ static void test_schema_adopted_fresh_and_newer_refused(void **state) {
   }
 }
 
+/* A query of the sessions holding who's namespace lock on PostgreSQL
+ * (other tests may hold theirs meanwhile), selecting `what` of them
+ * (pg_stat_activity a, pg_locks l): the lock's object is the hash of the
+ * names, as the backend computes it. */
+static void ns_lock_sql(char *buf, size_t cap, const cis_principal *who, const char *what) {
+  snprintf(buf, cap,
+           "SELECT %s FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid "
+           "WHERE l.locktype = 'advisory' AND l.classid = 1667855226 AND l.granted AND l.objid::bigint = "
+           "(('x' || left(md5(int4send(length('%s'::bytea)) || '%s'::bytea || '%s'::bytea), 8))::bit(32)::int4::bigint"
+           " & 4294967295)",
+           what, who->tenant, who->tenant, who->skill);
+}
+
 /* On PostgreSQL the namespace's lock that an atomic operation holds to
  * its call's end is an advisory lock, not a row's: the holding session
  * has no transaction id and, between statements, no snapshot, so it
@@ -3074,15 +3087,8 @@ static void test_atomic_lock_holds_no_transaction_id(void **state) {
   OK(cis_kv_increment(t1, "ctr", 3, 1, &v));
   PGconn *pg = PQconnectdb(g.arg);
   assert_int_equal(PQstatus(pg), CONNECTION_OK);
-  /* This namespace's lock (other tests may hold theirs meanwhile): the
-   * object is the hash of the names, as the backend computes it. */
   char held[768], dirty[900];
-  snprintf(held, sizeof held,
-           "SELECT count(*) FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid "
-           "WHERE l.locktype = 'advisory' AND l.classid = 1667855226 AND l.granted AND l.objid::bigint = "
-           "(('x' || left(md5(int4send(length('%s'::bytea)) || '%s'::bytea || '%s'::bytea), 8))::bit(32)::int4::bigint"
-           " & 4294967295)",
-           who->tenant, who->tenant, who->skill);
+  ns_lock_sql(held, sizeof held, who, "count(*)");
   snprintf(dirty, sizeof dirty, "%s AND (a.backend_xid IS NOT NULL OR a.backend_xmin IS NOT NULL)", held);
   assert_int_equal(schema_sql(NULL, pg, held), 1);
   assert_int_equal(schema_sql(NULL, pg, dirty), 0);
@@ -3094,6 +3100,43 @@ static void test_atomic_lock_holds_no_transaction_id(void **state) {
   expect_kv(kv, who, "ctr", "1");
   expect_gone(kv, who, "other");
   assert_int_equal(schema_sql(NULL, pg, held), 0);
+  PQfinish(pg);
+  cis_kv_close(kv);
+}
+
+/* The read of an atomic operation and the statement that drops its
+ * snapshot go in one pipeline: a session lost under it ends the operation
+ * with a typed error, takes the transaction's writes with it, and the
+ * next transaction connects again. */
+static void test_atomic_read_on_a_lost_session(void **state) {
+  (void)state;
+  if (g.kind != K_POSTGRES) skip();
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "lostread", "s");
+  cis_kv *kv = open_kv();
+  cis_kv_txn *t;
+  int64_t v;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_increment(t, "ctr", 3, 1, &v));
+  assert_int_equal(v, 1);
+  PGconn *pg = PQconnectdb(g.arg);
+  assert_int_equal(PQstatus(pg), CONNECTION_OK);
+  /* The session holding this namespace's lock, ended (waiting up to 5 s
+   * for its process to go). */
+  char holder[768], kill[128];
+  ns_lock_sql(holder, sizeof holder, who, "l.pid");
+  long pid = schema_sql(NULL, pg, holder);
+  assert_true(pid > 0);
+  snprintf(kill, sizeof kill, "SELECT count(*) WHERE pg_terminate_backend(%ld, 5000)", pid);
+  assert_int_equal(schema_sql(NULL, pg, kill), 1);
+  ERR(CIS_EKVDOWN, cis_kv_increment(t, "more", 4, 1, &v));
+  assert_int_not_equal(cis_kv_commit(t), CIS_OK);
+  expect_gone(kv, who, "ctr");
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_increment(t, "ctr", 3, 5, &v));
+  assert_int_equal(v, 5);
+  OK(cis_kv_commit(t));
+  expect_kv(kv, who, "ctr", "5");
   PQfinish(pg);
   cis_kv_close(kv);
 }
@@ -3149,6 +3192,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_atomic_respects_quota),
       cmocka_unit_test(test_atomic_lock_held_until_call_ends),
       cmocka_unit_test(test_atomic_lock_holds_no_transaction_id),
+      cmocka_unit_test(test_atomic_read_on_a_lost_session),
       cmocka_unit_test(test_atomic_lock_leaves_other_namespaces_alone),
       cmocka_unit_test(test_atomic_read_checked_against_another_store),
       cmocka_unit_test(test_atomic_rollback_after_close),
