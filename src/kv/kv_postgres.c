@@ -346,21 +346,22 @@ static cis_result pg_exec(pg_conn *c, int id, const void *const *vals, const siz
  * namespace's lock and has written nothing (pg_read). */
 static const char DROP_SNAPSHOT[] = "SET LOCAL cis.kv_snapshot = 'none'";
 
+/* A session that would not enter or leave libpq's pipeline mode is
+ * dropped, its transaction with it, as a lost one is. */
+static cis_result pg_mode_lost(pg_conn *c, const char *what) {
+  pg_drop(c);
+  return pg_fail(c, CIS_EKVDOWN, what, "the connection would not change libpq's pipeline mode");
+}
+
 /* pg_exec, then DROP_SNAPSHOT, in one round trip: both in libpq's
  * pipeline mode, the read's result to *out. */
 static cis_result pg_exec_unpinned(pg_conn *c, int id, const void *const *vals, const size_t *lens,
                                    long long limit, bool binary, PGresult **out, const char *what) {
   cis_result rc = pg_prepare(c, id, what);
   if (rc != CIS_OK) return rc;
-  if (!cis__pq.enterPipelineMode(PG(c))) {
-    /* Not idle or not able: the two statements one after the other. */
-    rc = pg_exec(c, id, vals, lens, limit, binary, out, what);
-    if (rc == CIS_OK && (rc = pg_simple(c, DROP_SNAPSHOT, NULL, what)) != CIS_OK && out) {
-      cis__pq.clear(*out);
-      *out = NULL;
-    }
-    return rc;
-  }
+  /* Every statement's results are collected before the next, so the
+   * session is idle here; one that is not is in a state nothing knows. */
+  if (!cis__pq.enterPipelineMode(PG(c))) return pg_mode_lost(c, what);
   pg_params p;
   int sent = pg_send(c, id, vals, lens, limit, binary, &p) &&
              cis__pq.sendQueryParams(PG(c), DROP_SNAPSHOT, 0, NULL, NULL, NULL, NULL, 0);
@@ -369,12 +370,7 @@ static cis_result pg_exec_unpinned(pg_conn *c, int id, const void *const *vals, 
   /* After the sync point the pipeline is idle, or the session was
    * dropped, its transaction with it; one that will not leave pipeline
    * mode is dropped too. */
-  if (PG(c) && !cis__pq.exitPipelineMode(PG(c))) {
-    pg_drop(c);
-    rc = pg_fail(c, CIS_EKVDOWN, what, "the connection did not leave pipeline mode");
-  } else {
-    rc = pg_outcome(c, o, &rep, what);
-  }
+  rc = PG(c) && !cis__pq.exitPipelineMode(PG(c)) ? pg_mode_lost(c, what) : pg_outcome(c, o, &rep, what);
   if (rc != CIS_OK && out && *out) {
     cis__pq.clear(*out);
     *out = NULL;
