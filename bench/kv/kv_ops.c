@@ -9,10 +9,13 @@
  * connection of its own), the reference the other figures are divided by,
  * so that they read as round trips, whatever the machine.
  *
- *   kv_ops SPEC [N [R]]     SPEC as cis_kv_config.spec ("sqlite:PATH",
- *                           "postgres:CONNSTR")
+ *   kv_ops SPEC [N [R [OPS]]]
+ *       SPEC as cis_kv_config.spec ("sqlite:PATH", "postgres:CONNSTR");
+ *       OPS the kinds run, comma-separated, among set, increment and get
+ *       (default all three, in that order: get reads what set wrote)
  */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +63,17 @@ static cis_result one(cis_kv *kv, const cis_principal *who, op_kind k, unsigned 
   return cis_kv_commit(t);
 }
 
+/* Whether the comma-separated list ops names op. */
+static bool has_op(const char *ops, const char *op) {
+  size_t n = strlen(op);
+  for (const char *o = ops; *o;) {
+    size_t len = strcspn(o, ",");
+    if (len == n && strncmp(o, op, n) == 0) return true;
+    o += len + (o[len] == ',');
+  }
+  return false;
+}
+
 /* libpq's round trip alone: the best of r rounds of n `SELECT 1`. */
 static double round_trip_us(const char *conninfo, unsigned n, unsigned r) {
   PGconn *pg = PQconnectdb(conninfo);
@@ -80,8 +94,8 @@ static double round_trip_us(const char *conninfo, unsigned n, unsigned r) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 2 || argc > 4) {
-    fprintf(stderr, "usage: kv_ops SPEC [N [R]]\n");
+  if (argc < 2 || argc > 5) {
+    fprintf(stderr, "usage: kv_ops SPEC [N [R [OPS]]]\n");
     return 2;
   }
   unsigned n = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 500;
@@ -91,6 +105,17 @@ int main(int argc, char **argv) {
     return 2;
   }
   const char *spec = argv[1];
+  const char *ops = argc > 4 ? argv[4] : "set,increment,get";
+  for (const char *o = ops; *o;) {
+    size_t len = strcspn(o, ",");
+    int k = 0;
+    while (k < OP_N && !(strlen(OP_NAME[k]) == len && strncmp(o, OP_NAME[k], len) == 0)) k++;
+    if (k == OP_N) {
+      fprintf(stderr, "kv_ops: unknown operation '%.*s' (set, increment, get)\n", (int)len, o);
+      return 2;
+    }
+    o += len + (o[len] == ',');
+  }
   double ref = 0;
   if (strncmp(spec, "postgres:", 9) == 0 && (ref = round_trip_us(spec + 9, n, r)) < 0) return 1;
   cis_kv_config cfg;
@@ -110,6 +135,7 @@ int main(int argc, char **argv) {
   int st = 0;
   for (int k = OP_SET; k < OP_N + 1 && !st; k++) {
     op_kind kind = (op_kind)(k % OP_N); /* set first, so that get finds its key */
+    if (!has_op(ops, OP_NAME[kind])) continue;
     double best = -1;
     for (unsigned round = 0; round < r && !st; round++) {
       double t0 = now_us();

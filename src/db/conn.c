@@ -266,9 +266,9 @@ cis__pgwire_outcome cis__db_conn_collect(cis__db_conn *c, int sent, bool pipelin
   return collect(c, sent, pipeline, -1, until, out, rep);
 }
 
-cis__pgwire_outcome cis__db_conn_collect_first(cis__db_conn *c, int sent, uint64_t until, PGresult **out,
-                                               cis__pgwire_report *rep) {
-  return collect(c, sent, true, 0, until, out, rep);
+cis__pgwire_outcome cis__db_conn_collect_command(cis__db_conn *c, int sent, int keep, uint64_t until, PGresult **out,
+                                                 cis__pgwire_report *rep) {
+  return collect(c, sent, true, keep, until, out, rep);
 }
 
 cis__pgwire_outcome cis__db_conn_prepare(cis__db_conn *c, const cis__db_stmts *f, void **slots, int i,

@@ -48,11 +48,12 @@ bool cis__db_conn_live(const cis__db_conn *c);
 cis__pgwire_outcome cis__db_conn_collect(cis__db_conn *c, int sent, bool pipeline, uint64_t until, PGresult **out,
                                          cis__pgwire_report *rep);
 
-/* The same in pipeline mode, where *out gets the first result of the
- * first command sent since the last sync point rather than of the last:
- * a read followed by a statement that tidies up after it. */
-cis__pgwire_outcome cis__db_conn_collect_first(cis__db_conn *c, int sent, uint64_t until, PGresult **out,
-                                               cis__pgwire_report *rep);
+/* The same in pipeline mode, where *out gets the first result of
+ * command `keep` (0 the first sent since the last sync point) rather
+ * than of the last: a statement among others sent with it, before and
+ * after. */
+cis__pgwire_outcome cis__db_conn_collect_command(cis__db_conn *c, int sent, int keep, uint64_t until, PGresult **out,
+                                                 cis__pgwire_report *rep);
 
 /* Prepares statement i of family f (slots: f's, from cis__db_conn_stmts)
  * from sql, with n parameters of the given types (NULL: the server infers

@@ -205,6 +205,8 @@ typedef struct pg_conn {
                             session (db/db_conn.h), which a joined filesystem shares */
   void **prepared;       /* slot i non-NULL: stmts[i] is prepared on the session */
   bool in_txn;           /* a transaction is open on pg */
+  bool begin_pending;    /* ...but its BEGIN not sent yet: it goes with the first statement */
+  int begin_timeout_ms;  /* the transaction's statement_timeout, sent with its BEGIN */
   bool ns_locked;        /* the open transaction holds the lock of namespace `locked` */
   bool ns_row;           /* and has made (and row-locked) its usage row */
   char *locked;          /* tenant, NUL, skill of that namespace (owned) */
@@ -231,7 +233,7 @@ static cis_result pg_fail(pg_conn *c, cis_result code, const char *what, const c
 /* Forgets the connection; the next method reconnects. */
 static void pg_drop(pg_conn *c) {
   if (c->base.db) cis__db_conn_drop(c->base.db); /* its statements with it, ours and a joined filesystem's */
-  c->in_txn = false;
+  c->in_txn = c->begin_pending = false;
   c->ns_locked = c->ns_row = false;
 }
 
@@ -331,11 +333,12 @@ static int pg_send(pg_conn *c, int id, const void *const *vals, const size_t *le
   return cis__pq.sendQueryPrepared(PG(c), name, s->nparams, p->v, p->len, p->fmt, binary ? 1 : 0);
 }
 
-/* Runs prepared statement id (preparing it on this connection first).
- * vals/lens are the bytea parameters; limit, when the statement has a 5th
- * parameter, is it. Results come back in binary when `binary`. */
-static cis_result pg_exec(pg_conn *c, int id, const void *const *vals, const size_t *lens,
-                          long long limit, bool binary, PGresult **out, const char *what) {
+/* Runs prepared statement id (preparing it on this connection first)
+ * outside a transaction. vals/lens are the bytea parameters; limit, when
+ * the statement has a 5th parameter, is it. Results come back in binary
+ * when `binary`. */
+static cis_result pg_exec_alone(pg_conn *c, int id, const void *const *vals, const size_t *lens,
+                                long long limit, bool binary, PGresult **out, const char *what) {
   cis_result rc = pg_prepare(c, id, what);
   if (rc != CIS_OK) return rc;
   pg_params p;
@@ -353,24 +356,44 @@ static cis_result pg_mode_lost(pg_conn *c, const char *what) {
   return pg_fail(c, CIS_EKVDOWN, what, "the connection would not change libpq's pipeline mode");
 }
 
-/* pg_exec, then DROP_SNAPSHOT, in one round trip: both in libpq's
- * pipeline mode, the read's result to *out. */
-static cis_result pg_exec_unpinned(pg_conn *c, int id, const void *const *vals, const size_t *lens,
-                                   long long limit, bool binary, PGresult **out, const char *what) {
-  cis_result rc = pg_prepare(c, id, what);
+/* One statement of a batch: prepared statement id and its parameters, as
+ * pg_send takes them. */
+typedef struct pg_call {
+  int id;
+  const void *const *vals;
+  const size_t *lens;
+  long long limit;
+  bool binary;
+} pg_call;
+
+/* pg_batch, once. */
+static cis_result batch_once(pg_conn *c, const pg_call *calls, int n, bool unpin, PGresult **out,
+                             const char *what) {
+  cis_result rc = CIS_OK;
+  for (int i = 0; i < n && rc == CIS_OK; i++) rc = pg_prepare(c, calls[i].id, what);
   if (rc != CIS_OK) return rc;
   /* Every statement's results are collected before the next, so the
    * session is idle here; one that is not is in a state nothing knows. */
   if (!cis__pq.enterPipelineMode(PG(c))) return pg_mode_lost(c, what);
+  int sent = 1, first = 0;
+  if (c->begin_pending) {
+    char timeout[64];
+    snprintf(timeout, sizeof timeout, "SET LOCAL statement_timeout = %d", c->begin_timeout_ms);
+    sent = cis__pq.sendQueryParams(PG(c), "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
+           cis__pq.sendQueryParams(PG(c), timeout, 0, NULL, NULL, NULL, NULL, 0);
+    first = 2;
+  }
   pg_params p;
-  int sent = pg_send(c, id, vals, lens, limit, binary, &p) &&
-             cis__pq.sendQueryParams(PG(c), DROP_SNAPSHOT, 0, NULL, NULL, NULL, NULL, 0);
+  for (int i = 0; i < n && sent; i++)
+    sent = pg_send(c, calls[i].id, calls[i].vals, calls[i].lens, calls[i].limit, calls[i].binary, &p);
+  if (unpin && sent) sent = cis__pq.sendQueryParams(PG(c), DROP_SNAPSHOT, 0, NULL, NULL, NULL, NULL, 0);
   cis__pgwire_report rep;
-  cis__pgwire_outcome o = cis__db_conn_collect_first(c->base.db, sent, c->deadline_ns, out, &rep);
+  cis__pgwire_outcome o = cis__db_conn_collect_command(c->base.db, sent, first + n - 1, c->deadline_ns, out, &rep);
   /* After the sync point the pipeline is idle, or the session was
-   * dropped, its transaction with it; one that will not leave pipeline
-   * mode is dropped too. */
+   * dropped, its transaction with it. A session still there answered:
+   * its BEGIN, if it was sent, ran. */
   rc = PG(c) && !cis__pq.exitPipelineMode(PG(c)) ? pg_mode_lost(c, what) : pg_outcome(c, o, &rep, what);
+  if (PG(c)) c->begin_pending = false;
   if (rc != CIS_OK && out && *out) {
     cis__pq.clear(*out);
     *out = NULL;
@@ -378,15 +401,48 @@ static cis_result pg_exec_unpinned(pg_conn *c, int id, const void *const *vals, 
   return rc;
 }
 
+/* Runs calls[0..n) inside the open transaction in one round trip, in
+ * libpq's pipeline mode: after the transaction's BEGIN when it is still
+ * to be sent, and followed by DROP_SNAPSHOT when `unpin`. The last call's
+ * first result goes to *out (when not NULL; the caller PQclears it). A
+ * batch that was to begin the transaction and found its session lost
+ * under it, a pooled session of a server that restarted since
+ * (cis__db_conn_retry), runs once more on a new one: nothing of it
+ * happened. */
+static cis_result pg_batch(pg_conn *c, const pg_call *calls, int n, bool unpin, PGresult **out, const char *what) {
+  bool began = c->begin_pending;
+  cis_result rc = batch_once(c, calls, n, unpin, out, what);
+  if (rc == CIS_EKVDOWN && began && cis__db_conn_retry(c->base.db)) {
+    rc = pg_connect(c);
+    if (rc != CIS_OK) return rc;
+    c->in_txn = c->begin_pending = true;
+    rc = batch_once(c, calls, n, unpin, out, what);
+  }
+  return rc;
+}
+
+/* Runs prepared statement id: inside a transaction through pg_batch,
+ * else alone (pg_exec_alone). */
+static cis_result pg_exec(pg_conn *c, int id, const void *const *vals, const size_t *lens,
+                          long long limit, bool binary, PGresult **out, const char *what) {
+  if (!c->in_txn) return pg_exec_alone(c, id, vals, lens, limit, binary, out, what);
+  pg_call call = {id, vals, lens, limit, binary};
+  return pg_batch(c, &call, 1, false, out, what);
+}
+
 /* Makes sure there is a live connection, reconnecting once when it was
  * lost. Inside a transaction a lost connection cannot be repaired. */
 static cis_result pg_ready(pg_conn *c, const char *what) {
   if (cis__db_conn_live(c->base.db)) return CIS_OK;
-  if (c->in_txn) {
+  if (c->in_txn && !c->begin_pending) {
     pg_drop(c);
     return pg_fail(c, CIS_EKVDOWN, what, "connection lost inside the transaction");
   }
-  return pg_connect(c);
+  /* A transaction whose BEGIN was not sent yet has nothing to lose. */
+  bool pending = c->begin_pending;
+  cis_result rc = pg_connect(c);
+  if (rc == CIS_OK && pending) c->in_txn = c->begin_pending = true;
+  return rc;
 }
 
 /* Runs a read (outside or inside a transaction): outside, once more on a
@@ -403,12 +459,14 @@ static cis_result pg_read(pg_conn *c, int id, const void *const *vals, const siz
   pg_arm(c);
   cis_result rc = pg_ready(c, what);
   if (rc != CIS_OK) return rc;
-  if (c->in_txn && c->ns_locked && !c->ns_row) return pg_exec_unpinned(c, id, vals, lens, limit, binary, out, what);
-  bool outside = !c->in_txn;
-  rc = pg_exec(c, id, vals, lens, limit, binary, out, what);
-  if (rc == CIS_EKVDOWN && outside && cis__db_conn_retry(c->base.db)) {
+  if (c->in_txn) {
+    pg_call call = {id, vals, lens, limit, binary};
+    return pg_batch(c, &call, 1, c->ns_locked && !c->ns_row, out, what);
+  }
+  rc = pg_exec_alone(c, id, vals, lens, limit, binary, out, what);
+  if (rc == CIS_EKVDOWN && cis__db_conn_retry(c->base.db)) {
     rc = pg_connect(c);
-    if (rc == CIS_OK) rc = pg_exec(c, id, vals, lens, limit, binary, out, what);
+    if (rc == CIS_OK) rc = pg_exec_alone(c, id, vals, lens, limit, binary, out, what);
   }
   return rc;
 }
@@ -449,28 +507,18 @@ fail:
   return rc;
 }
 
+/* The transaction's BEGIN and its statement_timeout (the server-side
+ * limit that backs up the client's own deadline) go with its first
+ * statement (pg_batch): a transaction costs no round trip of its own,
+ * and one that runs no statement none at all. */
 static cis_result pq_begin(cis_kv_conn *base) {
   pg_conn *c = (pg_conn *)base;
-  char sql[96];
   pg_arm(c);
   if (c->in_txn) return pg_fail(c, CIS_EKV, "begin", "a transaction is already open");
-  /* The server-side limit backs up the client's own deadline. */
-  snprintf(sql, sizeof sql, "BEGIN; SET LOCAL statement_timeout = %d",
-           cis__ms_int(base->timeout_ms));
   cis_result rc = pg_ready(c, "begin");
   if (rc != CIS_OK) return rc;
-  rc = pg_simple(c, sql, NULL, "begin");
-  if (rc == CIS_EKVDOWN && cis__db_conn_retry(c->base.db)) {
-    /* A stale pooled connection (the server restarted): nothing was open
-     * yet, so one fresh connection may try again. */
-    rc = pg_connect(c);
-    if (rc == CIS_OK) rc = pg_simple(c, sql, NULL, "begin");
-  }
-  if (rc != CIS_OK) {
-    if (PG(c)) pg_simple(c, "ROLLBACK", NULL, "rollback");
-    return rc;
-  }
-  c->in_txn = true;
+  c->in_txn = c->begin_pending = true;
+  c->begin_timeout_ms = cis__ms_int(base->timeout_ms);
   c->ns_locked = c->ns_row = false;
   return CIS_OK;
 }
@@ -480,6 +528,10 @@ static cis_result pq_commit(cis_kv_conn *base) {
   PGresult *r = NULL;
   pg_arm(c);
   if (!c->in_txn) return pg_fail(c, CIS_EKV, "commit", "no transaction is open");
+  if (c->begin_pending) { /* nothing was sent */
+    c->in_txn = c->begin_pending = false;
+    return CIS_OK;
+  }
   cis_result rc = pg_ready(c, "commit");
   if (rc == CIS_OK) rc = pg_simple(c, "COMMIT", &r, "commit");
   /* COMMIT of a transaction that failed earlier answers ROLLBACK. */
@@ -497,7 +549,9 @@ static cis_result pq_rollback(cis_kv_conn *base) {
   pg_arm(c);
   c->ns_locked = c->ns_row = false;
   if (!c->in_txn) return CIS_OK;
-  c->in_txn = false;
+  bool sent = !c->begin_pending;
+  c->in_txn = c->begin_pending = false;
+  if (!sent) return CIS_OK;
   /* A dropped connection took its transaction with it. */
   if (!cis__db_conn_live(c->base.db)) {
     pg_drop(c);
@@ -556,18 +610,20 @@ static bool holds_ns(const pg_conn *c, const cis_kv_ns *ns) {
          memcmp(c->locked + ns->tenant_len + 1, ns->skill, ns->skill_len) == 0;
 }
 
-/* Takes the namespace's advisory lock for the open transaction (once),
- * and with `row` its usage row too (made when missing), in one statement. */
-static cis_result lock_ns(pg_conn *c, const cis_kv_ns *ns, bool row, const char *what) {
+/* The statement that takes ns's advisory lock for the open transaction
+ * (once), and with `row` its usage row too (made when missing), in one
+ * statement; -1 when the transaction holds what it needs. */
+static int lock_ns_stmt(const pg_conn *c, const cis_kv_ns *ns, bool row) {
   bool held = holds_ns(c, ns);
-  if (held && (c->ns_row || !row)) return CIS_OK;
-  const void *v[2] = {ns->tenant, ns->skill};
-  size_t l[2] = {ns->tenant_len, ns->skill_len};
-  cis_result rc = pg_exec(c, held ? S_USAGE_ROW : row ? S_NS_LOCK_ROW : S_NS_LOCK, v, l, 0, false, NULL, what);
-  if (rc != CIS_OK) return rc;
-  if (held) {
+  if (held && (c->ns_row || !row)) return -1;
+  return held ? S_USAGE_ROW : row ? S_NS_LOCK_ROW : S_NS_LOCK;
+}
+
+/* Records that statement id of lock_ns_stmt ran. */
+static void lock_ns_taken(pg_conn *c, const cis_kv_ns *ns, int id) {
+  if (id == S_USAGE_ROW) {
     c->ns_row = true;
-    return CIS_OK;
+    return;
   }
   c->ns_locked = c->ns_row = false;
   size_t n = ns->tenant_len + 1 + ns->skill_len;
@@ -580,9 +636,38 @@ static cis_result lock_ns(pg_conn *c, const cis_kv_ns *ns, bool row, const char 
     c->locked = copy;
     c->locked_len = n;
     c->ns_locked = true;
-    c->ns_row = row;
+    c->ns_row = id == S_NS_LOCK_ROW;
   }
-  return CIS_OK;
+}
+
+/* Takes what lock_ns_stmt says is missing, alone. */
+static cis_result lock_ns(pg_conn *c, const cis_kv_ns *ns, bool row, const char *what) {
+  int id = lock_ns_stmt(c, ns, row);
+  if (id < 0) return CIS_OK;
+  const void *v[2] = {ns->tenant, ns->skill};
+  size_t l[2] = {ns->tenant_len, ns->skill_len};
+  cis_result rc = pg_exec(c, id, v, l, 0, false, NULL, what);
+  if (rc == CIS_OK) lock_ns_taken(c, ns, id);
+  return rc;
+}
+
+/* Runs write statement `call` of namespace ns inside the open
+ * transaction, in one round trip with what lock_ns_stmt says is missing
+ * (the transaction's BEGIN too, pg_batch). The write's result to *out. */
+static cis_result write_locked(pg_conn *c, const cis_kv_ns *ns, pg_call call, PGresult **out, const char *what) {
+  pg_arm(c);
+  if (!c->in_txn) return pg_fail(c, CIS_EKV, what, "no transaction is open");
+  cis_result rc = pg_ready(c, what);
+  if (rc != CIS_OK) return rc;
+  const void *v[2] = {ns->tenant, ns->skill};
+  size_t l[2] = {ns->tenant_len, ns->skill_len};
+  pg_call calls[2];
+  int n = 0, lock = lock_ns_stmt(c, ns, true);
+  if (lock >= 0) calls[n++] = (pg_call){lock, v, l, 0, false};
+  calls[n++] = call;
+  rc = pg_batch(c, calls, n, false, out, what);
+  if (rc == CIS_OK && lock >= 0) lock_ns_taken(c, ns, lock);
+  return rc;
 }
 
 /* Shared start of set, del and drop: inside a transaction, connected,
@@ -612,21 +697,17 @@ static cis_result pq_lock(cis_kv_conn *base, const cis_kv_ns *ns) {
 static cis_result pq_set(cis_kv_conn *base, const cis_kv_ns *ns, const void *key, size_t klen,
                          const void *val, size_t vlen) {
   pg_conn *c = (pg_conn *)base;
-  cis_result rc = write_start(c, ns, "set");
-  if (rc != CIS_OK) return rc;
   const void *v[4] = {ns->tenant, ns->skill, key, val};
   size_t l[4] = {ns->tenant_len, ns->skill_len, klen, vlen};
-  return pg_exec(c, S_SET, v, l, 0, false, NULL, "set");
+  return write_locked(c, ns, (pg_call){S_SET, v, l, 0, false}, NULL, "set");
 }
 
 static cis_result pq_del(cis_kv_conn *base, const cis_kv_ns *ns, const void *key, size_t klen) {
   pg_conn *c = (pg_conn *)base;
   PGresult *r = NULL;
-  cis_result rc = write_start(c, ns, "delete");
-  if (rc != CIS_OK) return rc;
   const void *v[3] = {ns->tenant, ns->skill, key};
   size_t l[3] = {ns->tenant_len, ns->skill_len, klen};
-  rc = pg_exec(c, S_DEL, v, l, 0, false, &r, "delete");
+  cis_result rc = write_locked(c, ns, (pg_call){S_DEL, v, l, 0, false}, &r, "delete");
   if (rc != CIS_OK) return rc;
   if (cis__pq.ntuples(r) != 1 || strcmp(cis__pq.getvalue(r, 0, 0), "0") == 0) rc = CIS_ENOTFOUND;
   cis__pq.clear(r);

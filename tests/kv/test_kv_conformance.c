@@ -2754,7 +2754,9 @@ static void test_postgres_unreachable_or_misconfigured(void **state) {
 /* ------------------------------------------------------- a dead database */
 
 /* The server restarts between two calls: the pooled connection is stale,
- * and the next call reconnects without an error. */
+ * and the next call reconnects without an error: a read, a commit, and an
+ * atomic operation, whose transaction begins with its lock (the BEGIN
+ * goes with the transaction's first statement). */
 static void test_pg_restart_between_calls(void **state) {
   (void)state;
   ns_buf nb;
@@ -2766,6 +2768,14 @@ static void test_pg_restart_between_calls(void **state) {
   pg_ctl("restart");
   put(kv, who, "b", "2");
   expect_kv(kv, who, "b", "2");
+  pg_ctl("restart");
+  cis_kv_txn *t;
+  int64_t v;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_increment(t, "n", 1, 4, &v));
+  assert_int_equal(v, 4);
+  OK(cis_kv_commit(t));
+  expect_kv(kv, who, "n", "4");
   cis_kv_close(kv);
 }
 
