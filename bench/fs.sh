@@ -118,9 +118,13 @@ cc_native=${CC_NATIVE:-gcc}
 cc_wasm=${CC_WASM:-clang}
 sysroot=${WASI_SYSROOT:-/usr}
 mkdir -p "$out"
-me=fs.sh
-. "$here/optbuild.sh"
-optbuild_prepare
+fail_build() { # what, log
+  echo "fs.sh: building $1 failed (see $2):" >&2
+  tail -n 20 "$2" >&2
+  exit 2
+}
+. "$here/serve/lib.sh"
+bench_build_folder fs.sh "$root" "$build"
 bflags=$(sed -n "s/^CMAKE_C_FLAGS_${btype^^}:STRING=//p" "$build/CMakeCache.txt")
 # fs_host is a CMake target (bench/CMakeLists.txt) linked against libcis,
 # so it follows the library's own split into parts.

@@ -53,11 +53,13 @@ for b in "${backends[@]}"; do
 done
 
 mkdir -p "$out"
-me=kv.sh
-. "$here/optbuild.sh"
-optbuild_prepare
-cmake --build "$build" -j2 --target bench_kv_ops >"$out/kv-build.log" 2>&1 ||
-  fail_build bench_kv_ops "$out/kv-build.log"
+. "$here/serve/lib.sh"
+bench_build_folder kv.sh "$root" "$build"
+if ! cmake --build "$build" -j2 --target bench_kv_ops >"$out/kv-build.log" 2>&1; then
+  echo "kv.sh: building bench_kv_ops failed (see $out/kv-build.log):" >&2
+  tail -n 20 "$out/kv-build.log" >&2
+  exit 2
+fi
 prog=$build/bench/bench_kv_ops
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cis-kvbench.XXXXXX") || exit 2

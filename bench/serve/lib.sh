@@ -1,11 +1,14 @@
 # Sourced by the serve benchmarks (serve_load.sh, serve_auth.sh,
-# serve_http.sh): their build folder's checks and starting `cis serve` on a
-# port of the kernel's choosing, the one way each does them.
+# serve_http.sh, ...): their build folder's checks and starting `cis serve`
+# on a port of the kernel's choosing, the one way each does them. The
+# build folder's checks serve bench/fs.sh and bench/kv.sh too.
 
 # bench_build_folder NAME ROOT BUILD [TOOL...]: the tools are on the PATH,
-# and BUILD is an optimised build folder (configured RelWithDebInfo when
-# missing; Debug or CIS_SANITIZE=ON refused), and sets btype to its build
-# type. Exits 2, naming the script NAME, when not.
+# and BUILD is an optimised build folder (configured RelWithDebInfo
+# without tests when missing: no benchmark needs them, nor depends then
+# on the state of their build files; Debug or CIS_SANITIZE=ON refused),
+# and sets btype to its build type. Exits 2, naming the script NAME, when
+# not.
 bench_build_folder() {
   local name=$1 root=$2 build=$3 tool
   shift 3
@@ -13,7 +16,7 @@ bench_build_folder() {
     command -v "$tool" >/dev/null 2>&1 || { echo "$name: $tool not found (scripts/install-deps.sh)" >&2; exit 2; }
   done
   if [ ! -f "$build/CMakeCache.txt" ]; then
-    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || exit 2
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF >/dev/null || exit 2
   fi
   if grep -q '^CIS_SANITIZE:BOOL=ON' "$build/CMakeCache.txt"; then
     echo "$name: $build is built with CIS_SANITIZE=ON; use an optimised build folder (-b)" >&2
