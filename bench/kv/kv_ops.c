@@ -3,7 +3,8 @@
  *
  * This file implements the program behind bench/kv.sh: over libcis's
  * public KV API it runs N transactions of each kind (begin, one operation,
- * commit: what a skill call that makes that one call costs its store) and
+ * commit: what a skill call that makes that one call costs its store; or
+ * two sets, `pair`) and
  * prints the best of R rounds in microseconds per transaction. On
  * PostgreSQL it first times one libpq round trip (`SELECT 1` on a
  * connection of its own), the reference the other figures are divided by,
@@ -11,8 +12,8 @@
  *
  *   kv_ops SPEC [N [R [OPS]]]
  *       SPEC as cis_kv_config.spec ("sqlite:PATH", "postgres:CONNSTR");
- *       OPS the kinds run, comma-separated, among set, increment and get
- *       (default all three, in that order: get reads what set wrote)
+ *       OPS the kinds run, comma-separated, among set, pair, increment and
+ *       get (default all four, in that order)
  */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -31,8 +32,8 @@ static double now_us(void) {
   return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
-typedef enum { OP_GET, OP_SET, OP_INCREMENT, OP_N } op_kind;
-static const char *const OP_NAME[OP_N] = {"get", "set", "increment"};
+typedef enum { OP_GET, OP_SET, OP_INCREMENT, OP_PAIR, OP_N } op_kind;
+static const char *const OP_NAME[OP_N] = {"get", "set", "increment", "pair"};
 
 /* One transaction of kind k in the namespace of who; i varies the value. */
 static cis_result one(cis_kv *kv, const cis_principal *who, op_kind k, unsigned i) {
@@ -51,6 +52,10 @@ static cis_result one(cis_kv *kv, const cis_principal *who, op_kind k, unsigned 
     break;
   case OP_SET:
     rc = cis_kv_set(t, "key", 3, v, (size_t)n);
+    break;
+  case OP_PAIR:
+    rc = cis_kv_set(t, "k1", 2, v, (size_t)n);
+    if (rc == CIS_OK) rc = cis_kv_set(t, "k2", 2, v, (size_t)n);
     break;
   default:
     rc = cis_kv_increment(t, "ctr", 3, 1, &ctr);
@@ -105,13 +110,13 @@ int main(int argc, char **argv) {
     return 2;
   }
   const char *spec = argv[1];
-  const char *ops = argc > 4 ? argv[4] : "set,increment,get";
+  const char *ops = argc > 4 ? argv[4] : "set,pair,increment,get";
   for (const char *o = ops; *o;) {
     size_t len = strcspn(o, ",");
     int k = 0;
     while (k < OP_N && !(strlen(OP_NAME[k]) == len && strncmp(o, OP_NAME[k], len) == 0)) k++;
     if (k == OP_N) {
-      fprintf(stderr, "kv_ops: unknown operation '%.*s' (set, increment, get)\n", (int)len, o);
+      fprintf(stderr, "kv_ops: unknown operation '%.*s' (set, pair, increment, get)\n", (int)len, o);
       return 2;
     }
     o += len + (o[len] == ',');
@@ -139,8 +144,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "kv_ops: set: %s: %s\n", cis_errname(rc0), cis_kv_errmsg(kv));
     st = 1;
   }
-  for (int k = OP_SET; k < OP_N + 1 && !st; k++) {
-    op_kind kind = (op_kind)(k % OP_N); /* set first, so that get finds its key */
+  static const op_kind order[] = {OP_SET, OP_PAIR, OP_INCREMENT, OP_GET};
+  for (size_t k = 0; k < sizeof order / sizeof order[0] && !st; k++) {
+    op_kind kind = order[k];
     if (!has_op(ops, OP_NAME[kind])) continue;
     double best = -1;
     for (unsigned round = 0; round < r && !st; round++) {

@@ -207,6 +207,9 @@ typedef struct pg_conn {
   bool in_txn;           /* a transaction is open on pg */
   bool begin_pending;    /* ...but its BEGIN not sent yet: it goes with the first statement */
   int begin_timeout_ms;  /* the transaction's statement_timeout, sent with its BEGIN */
+  int queued;            /* statements sent in pipeline mode whose answers are not read yet
+                            (pg_batch's deferred writes); the session is in pipeline mode
+                            while there are any */
   bool ns_locked;        /* the open transaction holds the lock of namespace `locked` */
   bool ns_row;           /* and has made (and row-locked) its usage row */
   char *locked;          /* tenant, NUL, skill of that namespace (owned) */
@@ -235,6 +238,7 @@ static void pg_drop(pg_conn *c) {
   if (c->base.db) cis__db_conn_drop(c->base.db); /* its statements with it, ours and a joined filesystem's */
   c->in_txn = c->begin_pending = false;
   c->ns_locked = c->ns_row = false;
+  c->queued = 0;
 }
 
 /* Words pgwire's outcome o as the store's code. A session dropped under
@@ -366,33 +370,18 @@ typedef struct pg_call {
   bool binary;
 } pg_call;
 
-/* pg_batch, once. */
-static cis_result batch_once(pg_conn *c, const pg_call *calls, int n, bool unpin, PGresult **out,
-                             const char *what) {
-  cis_result rc = CIS_OK;
-  for (int i = 0; i < n && rc == CIS_OK; i++) rc = pg_prepare(c, calls[i].id, what);
-  if (rc != CIS_OK) return rc;
-  /* Every statement's results are collected before the next, so the
-   * session is idle here; one that is not is in a state nothing knows. */
-  if (!cis__pq.enterPipelineMode(PG(c))) return pg_mode_lost(c, what);
-  int sent = 1, first = 0;
-  if (c->begin_pending) {
-    char timeout[64];
-    snprintf(timeout, sizeof timeout, "SET LOCAL statement_timeout = %d", c->begin_timeout_ms);
-    sent = cis__pq.sendQueryParams(PG(c), "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
-           cis__pq.sendQueryParams(PG(c), timeout, 0, NULL, NULL, NULL, NULL, 0);
-    first = 2;
-  }
-  pg_params p;
-  for (int i = 0; i < n && sent; i++)
-    sent = pg_send(c, calls[i].id, calls[i].vals, calls[i].lens, calls[i].limit, calls[i].binary, &p);
-  if (unpin && sent) sent = cis__pq.sendQueryParams(PG(c), DROP_SNAPSHOT, 0, NULL, NULL, NULL, NULL, 0);
+/* Sends the pipeline's sync point and reads every answer since the last
+ * one (sent: whether every send succeeded), command keep's first result
+ * to *out (-1: the last command's), then leaves pipeline mode. The first
+ * failure among them decides. */
+static cis_result pipe_sync(pg_conn *c, int sent, int keep, PGresult **out, const char *what) {
   cis__pgwire_report rep;
-  cis__pgwire_outcome o = cis__db_conn_collect_command(c->base.db, sent, first + n - 1, c->deadline_ns, out, &rep);
+  cis__pgwire_outcome o = cis__db_conn_collect_command(c->base.db, sent, keep, c->deadline_ns, out, &rep);
+  c->queued = 0;
   /* After the sync point the pipeline is idle, or the session was
    * dropped, its transaction with it. A session still there answered:
    * its BEGIN, if it was sent, ran. */
-  rc = PG(c) && !cis__pq.exitPipelineMode(PG(c)) ? pg_mode_lost(c, what) : pg_outcome(c, o, &rep, what);
+  cis_result rc = PG(c) && !cis__pq.exitPipelineMode(PG(c)) ? pg_mode_lost(c, what) : pg_outcome(c, o, &rep, what);
   if (PG(c)) c->begin_pending = false;
   if (rc != CIS_OK && out && *out) {
     cis__pq.clear(*out);
@@ -401,22 +390,64 @@ static cis_result batch_once(pg_conn *c, const pg_call *calls, int n, bool unpin
   return rc;
 }
 
+/* pg_batch, once. */
+static cis_result batch_once(pg_conn *c, const pg_call *calls, int n, bool unpin, bool defer, PGresult **out,
+                             const char *what) {
+  cis_result rc = CIS_OK;
+  /* A statement is prepared outside the pipeline: what waits in it goes
+   * first. */
+  bool unprepared = false;
+  for (int i = 0; i < n; i++) unprepared = unprepared || !c->prepared[calls[i].id];
+  if (unprepared && c->queued && (rc = pipe_sync(c, 1, -1, NULL, what)) != CIS_OK) return rc;
+  for (int i = 0; i < n && rc == CIS_OK; i++) rc = pg_prepare(c, calls[i].id, what);
+  if (rc != CIS_OK) return rc;
+  /* Every statement's answers are read before a method returns, but for
+   * what is queued, so an idle session enters pipeline mode here; one
+   * that does not is in a state nothing knows. */
+  if (!c->queued && !cis__pq.enterPipelineMode(PG(c))) return pg_mode_lost(c, what);
+  int sent = 1, first = c->queued;
+  bool began = c->begin_pending;
+  if (began) {
+    char timeout[64];
+    snprintf(timeout, sizeof timeout, "SET LOCAL statement_timeout = %d", c->begin_timeout_ms);
+    sent = cis__pq.sendQueryParams(PG(c), "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
+           cis__pq.sendQueryParams(PG(c), timeout, 0, NULL, NULL, NULL, NULL, 0);
+    first += 2;
+  }
+  pg_params p;
+  for (int i = 0; i < n && sent; i++)
+    sent = pg_send(c, calls[i].id, calls[i].vals, calls[i].lens, calls[i].limit, calls[i].binary, &p);
+  if (unpin && sent) sent = cis__pq.sendQueryParams(PG(c), DROP_SNAPSHOT, 0, NULL, NULL, NULL, NULL, 0);
+  /* A batch that begins the transaction is answered at once: a pooled
+   * session the server dropped since shows here, where it may still be
+   * replaced (pg_batch). */
+  if (defer && sent && !began) {
+    c->queued = first + n + (unpin ? 1 : 0);
+    return CIS_OK;
+  }
+  return pipe_sync(c, sent, first + n - 1, out, what);
+}
+
 /* Runs calls[0..n) inside the open transaction in one round trip, in
  * libpq's pipeline mode: after the transaction's BEGIN when it is still
  * to be sent, and followed by DROP_SNAPSHOT when `unpin`. The last call's
- * first result goes to *out (when not NULL; the caller PQclears it). A
- * batch that was to begin the transaction and found its session lost
- * under it, a pooled session of a server that restarted since
- * (cis__db_conn_retry), runs once more on a new one: nothing of it
- * happened. */
-static cis_result pg_batch(pg_conn *c, const pg_call *calls, int n, bool unpin, PGresult **out, const char *what) {
+ * first result goes to *out (when not NULL; the caller PQclears it). With
+ * `defer` (no result wanted) the answers are not waited for when the
+ * transaction's BEGIN was answered before: they are read, and a failure
+ * among them reported, with the next statement that waits (pg_batch or
+ * the COMMIT), one round trip for them all. A batch that was to begin
+ * the transaction and found its session lost under it, a pooled session
+ * of a server that restarted since (cis__db_conn_retry), runs once more
+ * on a new one: nothing of it happened. */
+static cis_result pg_batch(pg_conn *c, const pg_call *calls, int n, bool unpin, bool defer, PGresult **out,
+                           const char *what) {
   bool began = c->begin_pending;
-  cis_result rc = batch_once(c, calls, n, unpin, out, what);
+  cis_result rc = batch_once(c, calls, n, unpin, defer, out, what);
   if (rc == CIS_EKVDOWN && began && cis__db_conn_retry(c->base.db)) {
     rc = pg_connect(c);
     if (rc != CIS_OK) return rc;
     c->in_txn = c->begin_pending = true;
-    rc = batch_once(c, calls, n, unpin, out, what);
+    rc = batch_once(c, calls, n, unpin, defer, out, what);
   }
   return rc;
 }
@@ -427,7 +458,7 @@ static cis_result pg_exec(pg_conn *c, int id, const void *const *vals, const siz
                           long long limit, bool binary, PGresult **out, const char *what) {
   if (!c->in_txn) return pg_exec_alone(c, id, vals, lens, limit, binary, out, what);
   pg_call call = {id, vals, lens, limit, binary};
-  return pg_batch(c, &call, 1, false, out, what);
+  return pg_batch(c, &call, 1, false, false, out, what);
 }
 
 /* Makes sure there is a live connection, reconnecting once when it was
@@ -461,7 +492,7 @@ static cis_result pg_read(pg_conn *c, int id, const void *const *vals, const siz
   if (rc != CIS_OK) return rc;
   if (c->in_txn) {
     pg_call call = {id, vals, lens, limit, binary};
-    return pg_batch(c, &call, 1, c->ns_locked && !c->ns_row, out, what);
+    return pg_batch(c, &call, 1, c->ns_locked && !c->ns_row, false, out, what);
   }
   rc = pg_exec_alone(c, id, vals, lens, limit, binary, out, what);
   if (rc == CIS_EKVDOWN && cis__db_conn_retry(c->base.db)) {
@@ -533,7 +564,16 @@ static cis_result pq_commit(cis_kv_conn *base) {
     return CIS_OK;
   }
   cis_result rc = pg_ready(c, "commit");
-  if (rc == CIS_OK) rc = pg_simple(c, "COMMIT", &r, "commit");
+  if (rc == CIS_OK && c->queued) {
+    /* The deferred writes' answers come with the COMMIT's; one that
+     * failed skips it (the pipeline aborts), leaving the transaction
+     * open: rolled back below. */
+    int keep = c->queued;
+    rc = pipe_sync(c, cis__pq.sendQueryParams(PG(c), "COMMIT", 0, NULL, NULL, NULL, NULL, 0), keep, &r, "commit");
+    if (rc != CIS_OK && rc != CIS_ETIMEOUT && PG(c)) pg_simple(c, "ROLLBACK", NULL, "rollback");
+  } else if (rc == CIS_OK) {
+    rc = pg_simple(c, "COMMIT", &r, "commit");
+  }
   /* COMMIT of a transaction that failed earlier answers ROLLBACK. */
   if (rc == CIS_OK && strcmp(cis__pq.cmdStatus(r), "COMMIT") != 0)
     rc = pg_fail(c, CIS_EKV, "commit", "the transaction was rolled back by the server");
@@ -552,6 +592,8 @@ static cis_result pq_rollback(cis_kv_conn *base) {
   bool sent = !c->begin_pending;
   c->in_txn = c->begin_pending = false;
   if (!sent) return CIS_OK;
+  /* Deferred writes' answers first (a failure among them is moot now). */
+  if (c->queued && PG(c)) pipe_sync(c, 1, -1, NULL, "rollback");
   /* A dropped connection took its transaction with it. */
   if (!cis__db_conn_live(c->base.db)) {
     pg_drop(c);
@@ -665,7 +707,7 @@ static cis_result write_locked(pg_conn *c, const cis_kv_ns *ns, pg_call call, PG
   int n = 0, lock = lock_ns_stmt(c, ns, true);
   if (lock >= 0) calls[n++] = (pg_call){lock, v, l, 0, false};
   calls[n++] = call;
-  rc = pg_batch(c, calls, n, false, out, what);
+  rc = pg_batch(c, calls, n, false, !out, out, what);
   if (rc == CIS_OK && lock >= 0) lock_ns_taken(c, ns, lock);
   return rc;
 }

@@ -3151,6 +3151,63 @@ static void test_atomic_read_on_a_lost_session(void **state) {
   cis_kv_close(kv);
 }
 
+/* A commit's writes after its first are sent without waiting for their
+ * answers, which come with the next statement that waits: the usage read
+ * when the commit grows the namespace, else the COMMIT. A write the
+ * server refuses there (here a trigger of the test's) fails the commit
+ * with a typed error at either place, applies nothing of it, and leaves
+ * the store working. */
+static void test_deferred_write_refused(void **state) {
+  (void)state;
+  if (g.kind != K_POSTGRES) skip();
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "deferred", "s");
+  PGconn *pg = PQconnectdb(g.arg);
+  assert_int_equal(PQstatus(pg), CONNECTION_OK);
+  assert_int_equal(schema_sql(NULL, pg,
+                              "CREATE OR REPLACE FUNCTION cis_test_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                              "$$BEGIN RAISE EXCEPTION 'refused by the test'; END$$"),
+                   0);
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "CREATE TRIGGER cis_test_refuse BEFORE INSERT OR UPDATE ON cis_kv FOR EACH ROW "
+           "WHEN (NEW.tenant = '%s'::bytea AND NEW.value = 'boom'::bytea) EXECUTE FUNCTION cis_test_refuse()",
+           who->tenant);
+  assert_int_equal(schema_sql(NULL, pg, sql), 0);
+  cis_kv *kv = open_kv();
+  put(kv, who, "a", "x");
+  put(kv, who, "z", "okay");
+  /* The same sizes: no usage read, the refusal comes with the COMMIT. */
+  cis_kv_txn *t;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_set(t, "a", 1, "y", 1));
+  OK(cis_kv_set(t, "z", 1, "boom", 4));
+  ERR(CIS_EKV, cis_kv_commit(t));
+  assert_non_null(strstr(cis_kv_errmsg(kv), "refused by the test"));
+  expect_kv(kv, who, "a", "x");
+  expect_kv(kv, who, "z", "okay");
+  /* New keys: the usage read brings the refusal. */
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_set(t, "b", 1, "y", 1));
+  OK(cis_kv_set(t, "y", 1, "boom", 4));
+  ERR(CIS_EKV, cis_kv_commit(t));
+  expect_gone(kv, who, "b");
+  expect_gone(kv, who, "y");
+  /* The same after an atomic operation, whose transaction is open
+   * already when the writes go. */
+  int64_t v;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_increment(t, "n", 1, 1, &v));
+  OK(cis_kv_set(t, "z", 1, "boom", 4));
+  ERR(CIS_EKV, cis_kv_commit(t));
+  expect_gone(kv, who, "n");
+  put(kv, who, "c", "3");
+  expect_kv(kv, who, "c", "3");
+  assert_int_equal(schema_sql(NULL, pg, "DROP TRIGGER cis_test_refuse ON cis_kv"), 0);
+  PQfinish(pg);
+  cis_kv_close(kv);
+}
+
 /* ------------------------------------------------------------------ main */
 
 /* Sets g.spec from the connection string the harness wrote. */
@@ -3203,6 +3260,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_atomic_lock_held_until_call_ends),
       cmocka_unit_test(test_atomic_lock_holds_no_transaction_id),
       cmocka_unit_test(test_atomic_read_on_a_lost_session),
+      cmocka_unit_test(test_deferred_write_refused),
       cmocka_unit_test(test_atomic_lock_leaves_other_namespaces_alone),
       cmocka_unit_test(test_atomic_read_checked_against_another_store),
       cmocka_unit_test(test_atomic_rollback_after_close),
