@@ -924,11 +924,18 @@ fail:
   return rc;
 }
 
+/* What the transaction knows of a key's committed value. */
+typedef struct kv_base {
+  bool exists;
+  size_t vlen;
+} kv_base;
+
 /* Records a write in the transaction: see cis_kv.h. The backend is asked
  * only for what the quota check needs (the key's committed size the first
- * time the transaction touches it, the namespace's usage once). */
-cis_result cis_kv_set(cis_kv_txn *t, const void *key, size_t klen, const void *val,
-                      size_t vlen) {
+ * time the transaction touches it, unless `base` says it: an atomic
+ * operation has just read the value; the namespace's usage once). */
+static cis_result record_set(cis_kv_txn *t, const void *key, size_t klen, const void *val, size_t vlen,
+                             const kv_base *base) {
   cis_result rc = CIS_OK;
   cis_kv_conn *c = NULL;
   uint8_t *kcopy = NULL, *vcopy = NULL;
@@ -945,6 +952,9 @@ cis_result cis_kv_set(cis_kv_txn *t, const void *key, size_t klen, const void *v
   if (found) {
     tmp.base_exists = t->p[i].base_exists;
     tmp.base_vlen = t->p[i].base_vlen;
+  } else if (base) {
+    tmp.base_exists = base->exists;
+    tmp.base_vlen = base->exists ? base->vlen : 0;
   } else {
     CIS_TRY(bk_stat(t, &c, key, klen, &tmp.base_exists, &tmp.base_vlen));
   }
@@ -976,6 +986,10 @@ fail:
   free(vcopy);
   conn_put(t, c, rc);
   return rc;
+}
+
+cis_result cis_kv_set(cis_kv_txn *t, const void *key, size_t klen, const void *val, size_t vlen) {
+  return record_set(t, key, klen, val, vlen, NULL);
 }
 
 /* Records a delete: a key the transaction created just disappears from
@@ -1255,7 +1269,8 @@ cis_result cis_kv_increment(cis_kv_txn *t, const void *key, size_t klen, int64_t
   if (delta != 0) {
     char text[CIS_KV_INT_MAX_BYTES + 1];
     int n = snprintf(text, sizeof text, "%" PRId64, sum);
-    CIS_TRY(cis_kv_set(t, key, klen, text, (size_t)n));
+    kv_base b = {exists, vl};
+    CIS_TRY(record_set(t, key, klen, text, (size_t)n, &b));
     if (unpinned) CIS_TRY(watch(t, key, klen, v, vl, exists));
   }
   *out = sum;
@@ -1285,7 +1300,8 @@ cis_result cis_kv_cas(cis_kv_txn *t, const void *key, size_t klen, const void *e
   bool match = expect ? exists && vl == elen && (elen == 0 || memcmp(v, expect, elen) == 0)
                       : !exists;
   if (match) {
-    CIS_TRY(cis_kv_set(t, key, klen, val, vlen));
+    kv_base b = {exists, vl};
+    CIS_TRY(record_set(t, key, klen, val, vlen, &b));
     if (unpinned) CIS_TRY(watch(t, key, klen, v, vl, exists));
     *swapped = true;
   }

@@ -48,6 +48,7 @@
  */
 #include <libpq-fe.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,7 @@
 #include "db/db_pg.h"
 #include "db/db_conn_pg.h"
 #include "kv/kv_internal.h"
+#include "kv/kv_testing.h"
 
 #define BYTEA_OID 17
 #define INT8_OID 20
@@ -219,6 +221,13 @@ typedef struct pg_conn {
 
 /* ------------------------------------------------------------- helpers */
 
+/* Waits for the server's answers made by every store of the process
+ * (connecting aside): what a transaction costs in round trips, for the
+ * tests (kv_testing.h). */
+static _Atomic uint64_t round_trips;
+
+uint64_t cis__kv_pg_round_trips(void) { return atomic_load(&round_trips); }
+
 /* The live session's handle; NULL after it was dropped. */
 #define PG(c) cis__db_conn_pg((c)->base.db)
 
@@ -285,6 +294,7 @@ static cis_result pg_connect(pg_conn *c) {
  * CIS_EKV. */
 static cis_result pg_collect(pg_conn *c, int sent, PGresult **out, const char *what) {
   cis__pgwire_report rep;
+  atomic_fetch_add(&round_trips, 1);
   cis__pgwire_outcome o = cis__db_conn_collect(c->base.db, sent, false, c->deadline_ns, out, &rep);
   return pg_outcome(c, o, &rep, what);
 }
@@ -298,6 +308,7 @@ static cis_result pg_simple(pg_conn *c, const char *sql, PGresult **out, const c
 static cis_result pg_prepare(pg_conn *c, int id, const char *what) {
   const pg_stmt *s = &stmts[id];
   if (c->prepared[id]) return CIS_OK;
+  atomic_fetch_add(&round_trips, 1);
   Oid types[6];
   cis__pgwire_report rep;
   for (int i = 0; i < s->nparams; i++) types[i] = i == 4 ? INT8_OID : BYTEA_OID;
@@ -376,6 +387,7 @@ typedef struct pg_call {
  * failure among them decides. */
 static cis_result pipe_sync(pg_conn *c, int sent, int keep, PGresult **out, const char *what) {
   cis__pgwire_report rep;
+  atomic_fetch_add(&round_trips, 1);
   cis__pgwire_outcome o = cis__db_conn_collect_command(c->base.db, sent, keep, c->deadline_ns, out, &rep);
   c->queued = 0;
   /* After the sync point the pipeline is idle, or the session was

@@ -20,5 +20,8 @@ void cis__kv_inject_fault(cis_kv *kv, uint32_t skip, uint32_t count, cis_result 
 /* Backend method calls made so far (open included, close excluded): lets a
  * test prove that a path did, or did not, reach the backend. */
 uint64_t cis__kv_backend_calls(cis_kv *kv);
+/* Round trips to PostgreSQL made by the built-in backend's connections
+ * of every store of the process, connecting aside. */
+uint64_t cis__kv_pg_round_trips(void);
 
 #endif

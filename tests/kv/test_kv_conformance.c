@@ -3208,6 +3208,45 @@ static void test_deferred_write_refused(void **state) {
   cis_kv_close(kv);
 }
 
+/* What a call's transaction costs in round trips on PostgreSQL, once the
+ * connection is warm (its statements prepared): each cis_kv_set reads the
+ * key's size; the first write goes with the transaction's BEGIN and the
+ * namespace's lock, the next ones with the COMMIT; an increment's lock
+ * goes with the BEGIN, its read with the statement that drops the read's
+ * snapshot, its write with the COMMIT. */
+static void test_round_trips_of_a_call(void **state) {
+  (void)state;
+  if (g.kind != K_POSTGRES) skip();
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "trips", "s");
+  cis_kv *kv = open_with(NULL, 1, NULL); /* one connection: prepared once */
+  cis_kv_txn *t;
+  int64_t v;
+  for (int round = 0; round < 2; round++) {
+    uint64_t a = cis__kv_pg_round_trips();
+    OK(cis_kv_begin(kv, who, LONG_MS, &t));
+    OK(cis_kv_set(t, "k1", 2, round ? "c" : "a", 1));
+    OK(cis_kv_set(t, "k2", 2, round ? "d" : "b", 1));
+    OK(cis_kv_commit(t));
+    uint64_t pair = cis__kv_pg_round_trips() - a;
+    a = cis__kv_pg_round_trips();
+    OK(cis_kv_begin(kv, who, LONG_MS, &t));
+    OK(cis_kv_increment(t, "n", 1, 1, &v));
+    OK(cis_kv_commit(t));
+    uint64_t inc = cis__kv_pg_round_trips() - a;
+    /* The first round prepares the statements and makes the keys (its
+     * commits read the namespace's usage); the second is a warm call's,
+     * its values of the same sizes. */
+    if (round == 1) {
+      if (pair != 4) fail_msg("a call of two sets took %llu round trips, want 4", (unsigned long long)pair);
+      if (inc != 3) fail_msg("a call of one increment took %llu round trips, want 3", (unsigned long long)inc);
+    }
+  }
+  expect_kv(kv, who, "k2", "d");
+  expect_kv(kv, who, "n", "2");
+  cis_kv_close(kv);
+}
+
 /* ------------------------------------------------------------------ main */
 
 /* Sets g.spec from the connection string the harness wrote. */
@@ -3261,6 +3300,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_atomic_lock_holds_no_transaction_id),
       cmocka_unit_test(test_atomic_read_on_a_lost_session),
       cmocka_unit_test(test_deferred_write_refused),
+      cmocka_unit_test(test_round_trips_of_a_call),
       cmocka_unit_test(test_atomic_lock_leaves_other_namespaces_alone),
       cmocka_unit_test(test_atomic_read_checked_against_another_store),
       cmocka_unit_test(test_atomic_rollback_after_close),
