@@ -19,6 +19,13 @@
  * common/pgwire.c's, shared with the filesystem's PostgreSQL dialect;
  * this file maps its outcomes to cis_result codes.
  *
+ * Round trips: inside a transaction statements go in libpq's pipeline
+ * mode (pg_batch). The transaction's BEGIN goes with its first
+ * statement, a write with the namespace's lock when that is missing, an
+ * atomic operation's read with the statement that drops its snapshot;
+ * writes after the transaction's first are not waited for, their answers
+ * read with the next statement that waits (the COMMIT at the latest).
+ *
  * Concurrency: inside a transaction, the first write to a namespace takes
  * the namespace's advisory lock (KV_NS_CLASS) and then its usage row (an
  * upsert that makes it), so writers of one namespace take turns and the
@@ -34,9 +41,10 @@
  *
  * Lost connections: a method that finds its connection broken reconnects
  * once. Outside a transaction a read that fails because the connection
- * was lost (a server restart) is retried once on the new connection.
- * Inside a transaction a lost connection means the transaction is gone:
- * the method returns CIS_EKVDOWN and the store decides whether to retry.
+ * was lost (a server restart) is retried once on the new connection, and
+ * so is the batch that was to begin a transaction. Inside a transaction
+ * a lost connection means the transaction is gone: the method returns
+ * CIS_EKVDOWN and the store decides whether to retry.
  *
  * Errors: connect failures, SQLSTATE classes 08 (connection), 53
  * (insufficient resources: disk full, too many connections), 58 (system
