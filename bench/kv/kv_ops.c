@@ -68,15 +68,22 @@ static cis_result one(cis_kv *kv, const cis_principal *who, op_kind k, unsigned 
   return cis_kv_commit(t);
 }
 
-/* Whether the comma-separated list ops names op. */
-static bool has_op(const char *ops, const char *op) {
-  size_t n = strlen(op);
+/* Marks in want[] the kinds the comma-separated list ops names; false
+ * (with a message) for a name that is none. */
+static bool parse_ops(const char *ops, bool want[OP_N]) {
+  for (int k = 0; k < OP_N; k++) want[k] = false;
   for (const char *o = ops; *o;) {
     size_t len = strcspn(o, ",");
-    if (len == n && strncmp(o, op, n) == 0) return true;
+    int k = 0;
+    while (k < OP_N && !(strlen(OP_NAME[k]) == len && strncmp(o, OP_NAME[k], len) == 0)) k++;
+    if (k == OP_N) {
+      fprintf(stderr, "kv_ops: unknown operation '%.*s' (set, pair, increment, get)\n", (int)len, o);
+      return false;
+    }
+    want[k] = true;
     o += len + (o[len] == ',');
   }
-  return false;
+  return true;
 }
 
 /* libpq's round trip alone: the best of r rounds of n `SELECT 1`. */
@@ -110,17 +117,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   const char *spec = argv[1];
-  const char *ops = argc > 4 ? argv[4] : "set,pair,increment,get";
-  for (const char *o = ops; *o;) {
-    size_t len = strcspn(o, ",");
-    int k = 0;
-    while (k < OP_N && !(strlen(OP_NAME[k]) == len && strncmp(o, OP_NAME[k], len) == 0)) k++;
-    if (k == OP_N) {
-      fprintf(stderr, "kv_ops: unknown operation '%.*s' (set, pair, increment, get)\n", (int)len, o);
-      return 2;
-    }
-    o += len + (o[len] == ',');
-  }
+  bool want[OP_N];
+  if (!parse_ops(argc > 4 ? argv[4] : "set,pair,increment,get", want)) return 2;
   double ref = 0;
   if (strncmp(spec, "postgres:", 9) == 0 && (ref = round_trip_us(spec + 9, n, r)) < 0) return 1;
   cis_kv_config cfg;
@@ -139,7 +137,7 @@ int main(int argc, char **argv) {
   printf("%-10s %10s%s\n", "operation", "us/txn", ref > 0 ? "  round trips" : "");
   int st = 0;
   /* The key get reads, whatever else runs. */
-  cis_result rc0 = has_op(ops, "get") ? one(kv, &who, OP_SET, 0) : CIS_OK;
+  cis_result rc0 = want[OP_GET] ? one(kv, &who, OP_SET, 0) : CIS_OK;
   if (rc0 != CIS_OK) {
     fprintf(stderr, "kv_ops: set: %s: %s\n", cis_errname(rc0), cis_kv_errmsg(kv));
     st = 1;
@@ -147,7 +145,7 @@ int main(int argc, char **argv) {
   static const op_kind order[] = {OP_SET, OP_PAIR, OP_INCREMENT, OP_GET};
   for (size_t k = 0; k < sizeof order / sizeof order[0] && !st; k++) {
     op_kind kind = order[k];
-    if (!has_op(ops, OP_NAME[kind])) continue;
+    if (!want[kind]) continue;
     double best = -1;
     for (unsigned round = 0; round < r && !st; round++) {
       double t0 = now_us();
