@@ -75,7 +75,12 @@
  *                   filled the namespace meanwhile). Exceeding it gives
  *                   CIS_EKVLIMIT; deleting keys makes room again. Writes
  *                   that do not grow the usage are never refused, even in a
- *                   namespace already above a lowered quota.
+ *                   namespace already above a lowered quota. The committed
+ *                   usage at cis_kv_set is what the store read last, when
+ *                   under a second old; a write that fits even as a new
+ *                   key is recorded without reading its key's size, and a
+ *                   refusal is made only on exact, fresh figures (at
+ *                   cis_kv_set and at commit).
  *   tenant_max_keys, tenant_max_bytes   the tenant quota: what all the
  *                   namespaces of one tenant (its skills) hold together,
  *                   checked like the namespace quota, at cis_kv_set and

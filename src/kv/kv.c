@@ -13,7 +13,14 @@
  * pending entry remembers what the backend held for its key when the
  * transaction first touched it; the transaction's effect on the
  * namespace's usage is the sum of (new - base) over its entries, which is
- * what the quota checks add to the committed usage.
+ * what the quota checks add to the committed usage. A write whose key
+ * would fit the quotas even as a new one is recorded without reading its
+ * key's size (a round trip on a server backend): its entry's base stays
+ * unknown and counts as absent, so the deltas are upper bounds, and the
+ * commit reads the exact sizes only when the usage it finds is over a
+ * quota (resolve_bases). The usage a quota check adds to comes from the
+ * store's hint (what it last read of the namespace, at most KV_HINT_MS
+ * old) when that fits; a refusal is always made against a fresh read.
  *
  * Atomic operations (increment, compare-and-swap) cannot wait for the
  * commit: their answer depends on the latest value. The first one of a
@@ -51,6 +58,23 @@
 #include "kv/kv_internal.h"
 #include "kv/kv_testing.h"
 
+ /* What the store last read of a namespace's usage, or of a tenant's
+ * totals (a slot per hash of the names; a collision replaces). */
+typedef struct kv_hint {
+  char *name;      /* kind byte ('n' namespace, 't' tenant), tenant, NUL, skill (owned);
+                      NULL = an empty slot */
+  size_t name_len; /* bytes in name */
+  uint64_t at_ns;  /* when keys and bytes were read */
+  uint64_t keys;   /* the namespace's committed keys, or the tenant's */
+  uint64_t bytes;  /* ... and key + value bytes */
+} kv_hint;
+
+#define KV_HINT_SLOTS 64
+/* How old a hint may be for cis_kv_set to lean on it: a namespace another
+ * store (node) fills meanwhile is then refused at commit, as it would be
+ * had it been filled after a fresh read. */
+#define KV_HINT_MS 1000u
+
 struct cis_kv {
   cis__handle h;             /* the store's last error, per thread (cis_errmsg(kv)) */
   cis_kv_methods m;          /* copy of the backend's table */
@@ -74,6 +98,7 @@ struct cis_kv {
   cis_kv_txn *ns_holders;    /* transactions holding their namespace's lock (store_wide) */
   bool closed;               /* cis_kv_close ran while some were pinned: the last
                                 unpin frees the store */
+  kv_hint hints[KV_HINT_SLOTS]; /* usage last read, by namespace (under lock) */
 };
 
 typedef struct kv_pend {
@@ -84,6 +109,8 @@ typedef struct kv_pend {
   bool live;          /* true: set to val; false: deleted */
   bool base_exists;   /* the backend held the key when the transaction first touched it */
   uint64_t base_vlen; /* the length of that committed value */
+  bool base_unknown;  /* base_exists and base_vlen were not read (the write fitted even as a
+                         new key): counted as absent until resolve_bases reads them */
   bool watched;       /* an atomic operation read the committed value: the commit
                          checks it is unchanged (store_wide) */
   bool seen_exists;   /* what it read: whether the key existed */
@@ -104,8 +131,11 @@ struct cis_kv_txn {
   kv_pend *p;            /* pending writes, sorted by key */
   size_t np;             /* entries in p */
   size_t cap;            /* slots allocated in p */
-  int64_t dkeys;         /* the pending writes' change to the namespace's key count */
+  int64_t dkeys;         /* the pending writes' change to the namespace's key count (the
+                            most it can be while nunknown > 0) */
   int64_t dbytes;        /* ... and to its key + value bytes */
+  size_t nunknown;       /* entries whose base is unknown */
+  bool hinted;           /* base_keys... or base_tkeys... came from the store's hint */
   bool usage_known;      /* base_keys/base_bytes were read from the backend */
   uint64_t base_keys;    /* committed keys of the namespace when last read */
   uint64_t base_bytes;   /* committed bytes of the namespace when last read */
@@ -487,6 +517,7 @@ fail:
 }
 
 static void kv_free(cis_kv *kv) {
+  for (size_t i = 0; i < KV_HINT_SLOTS; i++) free(kv->hints[i].name);
   pthread_cond_destroy(&kv->freed);
   pthread_cond_destroy(&kv->ns_freed);
   pthread_mutex_destroy(&kv->lock);
@@ -546,6 +577,13 @@ uint64_t cis__kv_backend_calls(cis_kv *kv) {
   uint64_t n = kv->calls;
   pthread_mutex_unlock(&kv->lock);
   return n;
+}
+
+void cis__kv_forget_hints(cis_kv *kv) {
+  if (!kv) return;
+  pthread_mutex_lock(&kv->lock);
+  for (size_t i = 0; i < KV_HINT_SLOTS; i++) kv->hints[i].at_ns = 0;
+  pthread_mutex_unlock(&kv->lock);
 }
 
 void cis_kv_free(void *p) { free(p); }
@@ -748,23 +786,95 @@ fail:
   return rc;
 }
 
+/* ---------------------------------------------------------------- hints */
+
+static bool has_tenant_quota(const cis_kv *kv) {
+  return kv->lim.tenant_max_keys || kv->lim.tenant_max_bytes;
+}
+
+/* The slot of ns's usage (kind 'n') or its tenant's totals (kind 't',
+ * the skill ignored) in kv->hints, and whether it holds them. */
+static kv_hint *hint_slot(cis_kv *kv, char kind, const cis_kv_ns *ns, bool *same) {
+  size_t sl = kind == 'n' ? ns->skill_len : 0;
+  uint64_t h = (1469598103934665603ull ^ (uint8_t)kind) * 1099511628211ull; /* FNV-1a */
+  for (size_t i = 0; i < ns->tenant_len; i++) h = (h ^ (uint8_t)ns->tenant[i]) * 1099511628211ull;
+  h *= 1099511628211ull;
+  for (size_t i = 0; i < sl; i++) h = (h ^ (uint8_t)ns->skill[i]) * 1099511628211ull;
+  kv_hint *e = &kv->hints[h % KV_HINT_SLOTS];
+  size_t n = 1 + ns->tenant_len + 1 + sl;
+  *same = e->name && e->name_len == n && e->name[0] == kind && !memcmp(e->name + 1, ns->tenant, ns->tenant_len) &&
+          !memcmp(e->name + 2 + ns->tenant_len, ns->skill, sl);
+  return e;
+}
+
+/* Remembers keys and bytes of kind (hint_slot) as read at at_ns, unless
+ * a later read is there already: reads under the namespace's or the
+ * tenant's lock are made in commit order, and the last one holds. Out of
+ * memory: not remembered. */
+static void hint_put(cis_kv *kv, char kind, const cis_kv_ns *ns, uint64_t keys, uint64_t bytes,
+                     uint64_t at_ns) {
+  bool same;
+  pthread_mutex_lock(&kv->lock);
+  kv_hint *e = hint_slot(kv, kind, ns, &same);
+  if (!same) {
+    size_t sl = kind == 'n' ? ns->skill_len : 0, n = 1 + ns->tenant_len + 1 + sl;
+    char *name = malloc(n);
+    if (!name) goto done;
+    name[0] = kind;
+    memcpy(name + 1, ns->tenant, ns->tenant_len);
+    name[1 + ns->tenant_len] = 0;
+    memcpy(name + 2 + ns->tenant_len, ns->skill, sl);
+    free(e->name);
+    *e = (kv_hint){.name = name, .name_len = n};
+  }
+  if (at_ns > e->at_ns) {
+    e->keys = keys;
+    e->bytes = bytes;
+    e->at_ns = at_ns;
+  }
+done:
+  pthread_mutex_unlock(&kv->lock);
+}
+
+/* Reads the hint of kind (hint_slot) for t's namespace when it is younger
+ * than KV_HINT_MS. */
+static bool hint_get(cis_kv_txn *t, char kind, uint64_t *keys, uint64_t *bytes) {
+  cis_kv *kv = t->kv;
+  uint64_t young = cis__now_ns() - (uint64_t)KV_HINT_MS * 1000000u;
+  bool same;
+  pthread_mutex_lock(&kv->lock);
+  const kv_hint *e = hint_slot(kv, kind, &t->ns, &same);
+  bool ok = same && e->at_ns > young;
+  if (ok) {
+    *keys = e->keys;
+    *bytes = e->bytes;
+  }
+  pthread_mutex_unlock(&kv->lock);
+  return ok;
+}
+
+/* Fills what t does not know of its namespace's usage and tenant's totals
+ * from the store's hints. */
+static void hint_load(cis_kv_txn *t) {
+  if (!t->usage_known && hint_get(t, 'n', &t->base_keys, &t->base_bytes)) t->usage_known = t->hinted = true;
+  if (has_tenant_quota(t->kv) && !t->tenant_known && hint_get(t, 't', &t->base_tkeys, &t->base_tbytes))
+    t->tenant_known = t->hinted = true;
+}
+
 /* Reads the namespace's committed usage into t's base, as bk_stat. */
 static cis_result bk_usage(cis_kv_txn *t, cis_kv_conn **c) {
   cis_kv *kv = t->kv;
   cis_result rc = CIS_OK;
-  uint64_t keys = 0, bytes = 0;
+  uint64_t u[2] = {0, 0};
   if (!*c) CIS_TRY(conn_get(t, c));
   CIS_TRY(bk_enter(kv, t, *c, "usage"));
-  CIS_TRY(bk_leave(kv, *c, kv->m.usage(*c, &t->ns, &keys, &bytes), "usage"));
-  t->base_keys = keys;
-  t->base_bytes = bytes;
+  CIS_TRY(bk_leave(kv, *c, kv->m.usage(*c, &t->ns, &u[0], &u[1]), "usage"));
+  t->base_keys = u[0];
+  t->base_bytes = u[1];
   t->usage_known = true;
+  hint_put(kv, 'n', &t->ns, u[0], u[1], cis__now_ns());
 fail:
   return rc;
-}
-
-static bool has_tenant_quota(const cis_kv *kv) {
-  return kv->lim.tenant_max_keys || kv->lim.tenant_max_bytes;
 }
 
 /* Reads what all of t's tenant's namespaces hold, through the backend's
@@ -782,17 +892,21 @@ fail:
 }
 
 /* CIS_EKVLIMIT when the tenant's namespaces would hold (keys, bytes) past
- * the tenant quota, counting only what grows (grow_keys, grow_bytes). */
-static cis_result check_tenant(cis_kv_txn *t, bool at_commit, bool grow_keys, bool grow_bytes,
-                               uint64_t keys, uint64_t bytes) {
+ * the tenant quota, counting only what grows (grow_keys, grow_bytes); with
+ * the store's message when `report`. */
+static cis_result check_tenant(cis_kv_txn *t, bool at_commit, bool report, bool grow_keys,
+                               bool grow_bytes, uint64_t keys, uint64_t bytes) {
   const cis_kv_limits *l = &t->kv->lim;
   const char *who = *t->tenant ? t->tenant : "(default)";
   const char *what = at_commit ? "commit would leave tenant" : "tenant";
   const char *verb = at_commit ? "with" : "would hold";
-  if (grow_keys && l->tenant_max_keys && keys > l->tenant_max_keys)
+  bool over_keys = grow_keys && l->tenant_max_keys && keys > l->tenant_max_keys;
+  bool over_bytes = grow_bytes && l->tenant_max_bytes && bytes > l->tenant_max_bytes;
+  if ((over_keys || over_bytes) && !report) return CIS_EKVLIMIT;
+  if (over_keys)
     return kv_fail(t->kv, CIS_EKVLIMIT, "kv: %s %.64s's namespaces %s %llu keys, above tenant_max_keys (%llu)",
                    what, who, verb, (unsigned long long)keys, (unsigned long long)l->tenant_max_keys);
-  if (grow_bytes && l->tenant_max_bytes && bytes > l->tenant_max_bytes)
+  if (over_bytes)
     return kv_fail(t->kv, CIS_EKVLIMIT, "kv: %s %.64s's namespaces %s %llu bytes, above tenant_max_bytes (%llu)",
                    what, who, verb, (unsigned long long)bytes, (unsigned long long)l->tenant_max_bytes);
   return CIS_OK;
@@ -896,30 +1010,93 @@ static uint64_t add_delta(uint64_t base, int64_t d) {
   return base + (uint64_t)d;
 }
 
-/* Checks the namespace quota for a write that changes the pending deltas
- * from (t->dkeys, t->dbytes) to (nk, nb); reads the committed usage when
- * the write grows it and it is not known yet. Errors: CIS_EKVLIMIT, and
- * those of the usage read. */
+/* Whether pending deltas of (nk, nb) pass the quotas against the usage t
+ * knows (t->usage_known, and t->tenant_known under a tenant quota): CIS_OK
+ * or CIS_EKVLIMIT, with the store's message when `report`. Only what
+ * grows past t->dkeys / t->dbytes is held to them. */
+static cis_result quota_verdict(cis_kv_txn *t, int64_t nk, int64_t nb, bool report) {
+  uint64_t keys = add_delta(t->base_keys, nk), bytes = add_delta(t->base_bytes, nb);
+  bool grow_keys = nk > t->dkeys, grow_bytes = nb > t->dbytes;
+  if (grow_keys && keys > t->max_keys)
+    return !report ? CIS_EKVLIMIT
+                   : kv_fail(t->kv, CIS_EKVLIMIT, "kv: the namespace would hold %llu keys, above max_keys (%llu)",
+                             (unsigned long long)keys, (unsigned long long)t->max_keys);
+  if (grow_bytes && bytes > t->max_bytes)
+    return !report ? CIS_EKVLIMIT
+                   : kv_fail(t->kv, CIS_EKVLIMIT, "kv: the namespace would hold %llu bytes, above max_bytes (%llu)",
+                             (unsigned long long)bytes, (unsigned long long)t->max_bytes);
+  if (!has_tenant_quota(t->kv)) return CIS_OK;
+  return check_tenant(t, false, report, grow_keys, grow_bytes, add_delta(t->base_tkeys, nk),
+                      add_delta(t->base_tbytes, nb));
+}
+
+/* Reads what t does not know yet of the usage a quota check adds to: the
+ * namespace's, and the tenant's totals under a tenant quota. */
+static cis_result read_usage(cis_kv_txn *t, cis_kv_conn **c) {
+  cis_result rc = CIS_OK;
+  if (!t->usage_known) CIS_TRY(bk_usage(t, c));
+  if (has_tenant_quota(t->kv) && !t->tenant_known) {
+    CIS_TRY(bk_tenant_usage(t, c, false, &t->base_tkeys, &t->base_tbytes));
+    t->tenant_known = true;
+    hint_put(t->kv, 't', &t->ns, t->base_tkeys, t->base_tbytes, cis__now_ns());
+  }
+fail:
+  return rc;
+}
+
+/* Checks the quotas for a write that changes the pending deltas from
+ * (t->dkeys, t->dbytes) to (nk, nb), against a fresh read of the usage
+ * (a hinted one is read again: refusals are never made on a hint).
+ * Errors: CIS_EKVLIMIT, and those of the usage reads. */
 static cis_result check_quota(cis_kv_txn *t, cis_kv_conn **c, int64_t nk, int64_t nb) {
   cis_result rc = CIS_OK;
   if (nk <= t->dkeys && nb <= t->dbytes) return CIS_OK;
-  if (!t->usage_known) CIS_TRY(bk_usage(t, c));
-  uint64_t keys = add_delta(t->base_keys, nk), bytes = add_delta(t->base_bytes, nb);
-  if (nk > t->dkeys && keys > t->max_keys)
-    CIS_TRY(kv_fail(t ? t->kv : NULL, CIS_EKVLIMIT, "kv: the namespace would hold %llu keys, above max_keys (%llu)",
-                    (unsigned long long)keys, (unsigned long long)t->max_keys));
-  if (nb > t->dbytes && bytes > t->max_bytes)
-    CIS_TRY(kv_fail(t ? t->kv : NULL, CIS_EKVLIMIT,
-                    "kv: the namespace would hold %llu bytes, above max_bytes (%llu)",
-                    (unsigned long long)bytes, (unsigned long long)t->max_bytes));
-  if (has_tenant_quota(t->kv)) {
-    if (!t->tenant_known) {
-      CIS_TRY(bk_tenant_usage(t, c, false, &t->base_tkeys, &t->base_tbytes));
-      t->tenant_known = true;
-    }
-    CIS_TRY(check_tenant(t, false, nk > t->dkeys, nb > t->dbytes, add_delta(t->base_tkeys, nk),
-                         add_delta(t->base_tbytes, nb)));
+  if (t->hinted && quota_verdict(t, nk, nb, false) != CIS_OK) {
+    t->usage_known = t->tenant_known = t->hinted = false;
   }
+  CIS_TRY(read_usage(t, c));
+  CIS_TRY(quota_verdict(t, nk, nb, true));
+fail:
+  return rc;
+}
+
+/* Whether a write of a key t has not touched, counted as a new key (the
+ * most it can grow the usage: deltas nk, nb), passes the quotas against
+ * the usage t knows, else the store's hint, else a fresh read. Then the
+ * key's own size need not be read. */
+static cis_result fits_as_new(cis_kv_txn *t, cis_kv_conn **c, int64_t nk, int64_t nb, bool *fits) {
+  cis_result rc = CIS_OK;
+  *fits = false;
+  if (!t->usage_known || (has_tenant_quota(t->kv) && !t->tenant_known)) hint_load(t);
+  CIS_TRY(read_usage(t, c));
+  *fits = quota_verdict(t, nk, nb, false) == CIS_OK;
+fail:
+  return rc;
+}
+
+/* Reads on *c (taken when NULL, as bk_stat) the committed size of the key
+ * of e, which t wrote without it (base_unknown), or of each such key
+ * (resolve_bases), so that t's deltas are exact again. */
+static cis_result resolve_base(cis_kv_txn *t, cis_kv_conn **c, kv_pend *e) {
+  cis_result rc = CIS_OK;
+  bool exists = false;
+  uint64_t vlen = 0;
+  CIS_TRY(bk_stat(t, c, e->key, e->klen, &exists, &vlen));
+  e->base_exists = exists;
+  e->base_vlen = vlen;
+  e->base_unknown = false;
+  t->nunknown--;
+  /* It was counted as absent. */
+  t->dkeys -= keys_base(e);
+  t->dbytes -= bytes_base(e);
+fail:
+  return rc;
+}
+
+static cis_result resolve_bases(cis_kv_txn *t, cis_kv_conn **c) {
+  cis_result rc = CIS_OK;
+  for (size_t i = 0; i < t->np && t->nunknown; i++)
+    if (t->p[i].base_unknown) CIS_TRY(resolve_base(t, c, &t->p[i]));
 fail:
   return rc;
 }
@@ -949,18 +1126,40 @@ static cis_result record_set(cis_kv_txn *t, const void *key, size_t klen, const 
   bool found;
   size_t i = pend_find(t, key, klen, false, &found);
   kv_pend tmp = {.klen = klen, .vlen = vlen, .live = true};
+  bool fits = false;
   if (found) {
     tmp.base_exists = t->p[i].base_exists;
     tmp.base_vlen = t->p[i].base_vlen;
+    tmp.base_unknown = t->p[i].base_unknown;
   } else if (base) {
     tmp.base_exists = base->exists;
     tmp.base_vlen = base->exists ? base->vlen : 0;
   } else {
-    CIS_TRY(bk_stat(t, &c, key, klen, &tmp.base_exists, &tmp.base_vlen));
+    /* Counted as new, the most it can grow the usage; a pinned
+     * transaction reads the size under its lock, exact, as before. */
+    if (!t->pin)
+      CIS_TRY(fits_as_new(t, &c, t->dkeys + keys_now(&tmp), t->dbytes + bytes_now(&tmp), &fits));
+    if (fits) tmp.base_unknown = true;
+    else CIS_TRY(bk_stat(t, &c, key, klen, &tmp.base_exists, &tmp.base_vlen));
   }
   int64_t nk = t->dkeys + keys_now(&tmp) - (found ? keys_now(&t->p[i]) : keys_base(&tmp));
   int64_t nb = t->dbytes + bytes_now(&tmp) - (found ? bytes_now(&t->p[i]) : bytes_base(&tmp));
-  CIS_TRY(check_quota(t, &c, nk, nb));
+  if (!fits) {
+    rc = check_quota(t, &c, nk, nb);
+    if (rc == CIS_EKVLIMIT && t->nunknown) {
+      /* Writes counted as new may not be: refuse only on exact sizes. */
+      CIS_TRY(resolve_bases(t, &c));
+      nk = t->dkeys + keys_now(&tmp) - (found ? keys_now(&t->p[i]) : keys_base(&tmp));
+      nb = t->dbytes + bytes_now(&tmp) - (found ? bytes_now(&t->p[i]) : bytes_base(&tmp));
+      if (found) {
+        tmp.base_exists = t->p[i].base_exists;
+        tmp.base_vlen = t->p[i].base_vlen;
+        tmp.base_unknown = false;
+      }
+      rc = check_quota(t, &c, nk, nb);
+    }
+    CIS_TRY(rc);
+  }
 
   if (vlen) {
     vcopy = dup_bytes(val, vlen);
@@ -973,6 +1172,7 @@ static cis_result record_set(cis_kv_txn *t, const void *key, size_t klen, const 
     tmp.key = kcopy;
     kcopy = NULL;
     t->p[i] = tmp;
+    t->nunknown += tmp.base_unknown;
   }
   free(t->p[i].val);
   t->p[i].val = vcopy;
@@ -1004,6 +1204,8 @@ cis_result cis_kv_delete(cis_kv_txn *t, const void *key, size_t klen) {
   if (found) {
     kv_pend *e = &t->p[i];
     if (!e->live) CIS_TRY(not_found(t, klen));
+    /* Whether a key is left to delete at commit. */
+    if (e->base_unknown) CIS_TRY(resolve_base(t, &c, e));
     t->dkeys -= keys_now(e) - keys_base(e);
     t->dbytes -= bytes_now(e) - bytes_base(e);
     if (!e->base_exists) {
@@ -1017,7 +1219,7 @@ cis_result cis_kv_delete(cis_kv_txn *t, const void *key, size_t klen) {
       t->dkeys -= 1;
       t->dbytes -= bytes_base(e);
     }
-    return CIS_OK;
+    goto fail; /* done: gives back a connection the size's read took */
   }
   kv_pend tmp = {.klen = klen};
   CIS_TRY(bk_stat(t, &c, key, klen, &tmp.base_exists, &tmp.base_vlen));
@@ -1043,6 +1245,7 @@ cis_result cis_kv_usage(cis_kv_txn *t, uint64_t *keys, uint64_t *bytes) {
   cis_kv_conn *c = NULL;
   if (!t || !keys || !bytes) return kv_fail(t ? t->kv : NULL, CIS_EINVAL, "kv: NULL argument");
   *keys = *bytes = 0;
+  CIS_TRY(resolve_bases(t, &c));
   CIS_TRY(bk_usage(t, &c));
   *keys = add_delta(t->base_keys, t->dkeys);
   *bytes = add_delta(t->base_bytes, t->dbytes);
@@ -1518,12 +1721,19 @@ static cis_result apply(cis_kv_txn *t, cis_kv_conn *c, bool *reached_commit) {
   cis_kv *kv = t->kv;
   cis_result rc = CIS_OK;
   bool open = false;
+  uint64_t u[2] = {0, 0}, tu[2] = {0, 0}; /* the usage read, the tenant's totals read */
+  uint64_t u_at = 0, tu_at = 0;           /* when: 0 = not read */
   *reached_commit = false;
+again:
   if (c != t->pin) {
     CIS_TRY(bk_enter(kv, t, c, "begin"));
     CIS_TRY(bk_leave(kv, c, kv->m.begin(c), "begin"));
   }
   open = true;
+  /* Under a pinned transaction's lock the sizes read are exact, and it
+   * cannot start again: writes counted as new are sized before they go. */
+  if (c == t->pin) CIS_TRY(resolve_bases(t, &c));
+  if (builtin(kv) && c != t->pin) ((cis__kv_db_conn *)c)->read_before_commit = t->dkeys > 0 || t->dbytes > 0;
   CIS_TRY(check_watched(t, c));
   for (size_t i = 0; i < t->np; i++) {
     const kv_pend *e = &t->p[i];
@@ -1537,35 +1747,52 @@ static cis_result apply(cis_kv_txn *t, cis_kv_conn *c, bool *reached_commit) {
     }
   }
   if (t->dkeys > 0 || t->dbytes > 0) {
-    uint64_t keys = 0, bytes = 0;
     CIS_TRY(bk_enter(kv, t, c, "usage"));
-    CIS_TRY(bk_leave(kv, c, kv->m.usage(c, &t->ns, &keys, &bytes), "usage"));
-    if (t->dkeys > 0 && keys > t->max_keys)
-      CIS_TRY(kv_fail(t ? t->kv : NULL, CIS_EKVLIMIT,
-                      "kv: commit would leave %llu keys in the namespace, above max_keys (%llu)",
-                      (unsigned long long)keys, (unsigned long long)t->max_keys));
-    if (t->dbytes > 0 && bytes > t->max_bytes)
-      CIS_TRY(kv_fail(t ? t->kv : NULL, CIS_EKVLIMIT,
-                      "kv: commit would leave %llu bytes in the namespace, above max_bytes (%llu)",
-                      (unsigned long long)bytes, (unsigned long long)t->max_bytes));
+    CIS_TRY(bk_leave(kv, c, kv->m.usage(c, &t->ns, &u[0], &u[1]), "usage"));
+    u_at = cis__now_ns();
+    if (t->dkeys > 0 && u[0] > t->max_keys)
+      rc = kv_fail(kv, CIS_EKVLIMIT, "kv: commit would leave %llu keys in the namespace, above max_keys (%llu)",
+                   (unsigned long long)u[0], (unsigned long long)t->max_keys);
+    else if (t->dbytes > 0 && u[1] > t->max_bytes)
+      rc = kv_fail(kv, CIS_EKVLIMIT, "kv: commit would leave %llu bytes in the namespace, above max_bytes (%llu)",
+                   (unsigned long long)u[1], (unsigned long long)t->max_bytes);
     /* Under the tenant's lock, taken last: a commit holding it has made
      * all its writes, so it waits for nothing but its own COMMIT. */
-    if (has_tenant_quota(kv)) {
-      CIS_TRY(bk_tenant_usage(t, &c, true, &keys, &bytes));
-      CIS_TRY(check_tenant(t, true, t->dkeys > 0, t->dbytes > 0, keys, bytes));
+    else if (has_tenant_quota(kv)) {
+      CIS_TRY(bk_tenant_usage(t, &c, true, &tu[0], &tu[1]));
+      tu_at = cis__now_ns();
+      rc = check_tenant(t, true, true, t->dkeys > 0, t->dbytes > 0, tu[0], tu[1]);
     }
+    if (rc == CIS_EKVLIMIT && t->nunknown) {
+      /* Writes counted as new may not be: refused only on exact sizes,
+       * read once the writes are undone; then all goes again. */
+      open = false;
+      u_at = tu_at = 0;
+      cis_result rb = bk_rollback(kv, c);
+      if (rb != CIS_OK)
+        return kv_fail(kv, rb, "kv (%s): the rollback before sizing the writes failed", kv->m.name);
+      rc = CIS_OK;
+      CIS_TRY(resolve_bases(t, &c));
+      goto again;
+    }
+    CIS_TRY(rc);
   }
   /* A timeout or injected fault here still leaves the transaction open,
    * so it is rolled back below like any earlier failure. */
   CIS_TRY(bk_enter(kv, t, c, "commit"));
   *reached_commit = true;
   open = false;
-  CIS_TRY(bk_leave(kv, c, kv->m.commit(c), "commit"));
+  rc = bk_leave(kv, c, kv->m.commit(c), "commit");
+  if (builtin(kv)) ((cis__kv_db_conn *)c)->read_before_commit = false;
+  CIS_TRY(rc);
+  if (u_at) hint_put(kv, 'n', &t->ns, u[0], u[1], u_at);
+  if (tu_at) hint_put(kv, 't', &t->ns, tu[0], tu[1], tu_at);
   return CIS_OK;
 
 fail:
   /* Keep the first error: a rollback on a dead connection fails too. */
   if (open && bk_rollback(kv, c) == CIS_EKVDOWN) rc = CIS_EKVDOWN;
+  if (builtin(kv)) ((cis__kv_db_conn *)c)->read_before_commit = false;
   return rc;
 }
 

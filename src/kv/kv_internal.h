@@ -35,6 +35,12 @@ size_t cis__kv_prefix_end(const uint8_t *p, size_t n, uint8_t *out);
 typedef struct cis__kv_db_conn {
   cis_kv_conn base;  /* must stay first: the store sees only this */
   cis__db_conn *db;  /* the session; NULL only while opening */
+  /* Set by the store around a commit that reads the namespace's usage
+   * after its writes and before the COMMIT, and applies the whole commit
+   * again on a new connection when that read finds the session lost: the
+   * writes that begin the transaction need no answer of their own then
+   * (a session lost under them shows at that read, nothing committed). */
+  bool read_before_commit;
 } cis__kv_db_conn;
 
 #endif /* CIS_KV_INTERNAL_H */

@@ -24,7 +24,10 @@
  * statement, a write with the namespace's lock when that is missing, an
  * atomic operation's read with the statement that drops its snapshot;
  * writes after the transaction's first are not waited for, their answers
- * read with the next statement that waits (the COMMIT at the latest).
+ * read with the next statement that waits (the COMMIT at the latest),
+ * and nor is the first when the store reads the usage before the COMMIT
+ * (a commit of writes that may grow it: BEGIN, writes and the read go in
+ * one round trip, the COMMIT in a second).
  *
  * Concurrency: inside a transaction, the first write to a namespace takes
  * the namespace's advisory lock (KV_NS_CLASS) and then its usage row (an
@@ -42,7 +45,8 @@
  * Lost connections: a method that finds its connection broken reconnects
  * once. Outside a transaction a read that fails because the connection
  * was lost (a server restart) is retried once on the new connection, and
- * so is the batch that was to begin a transaction. Inside a transaction
+ * so is the batch that was to begin a transaction (when it waited for its
+ * answers; else the store applies the whole commit again). Inside a transaction
  * a lost connection means the transaction is gone: the method returns
  * CIS_EKVDOWN and the store decides whether to retry.
  *
@@ -440,9 +444,11 @@ static cis_result batch_once(pg_conn *c, const pg_call *calls, int n, bool unpin
   if (unpin && sent) sent = cis__pq.sendQueryParams(PG(c), DROP_SNAPSHOT, 0, NULL, NULL, NULL, NULL, 0);
   /* A batch that begins the transaction is answered at once: a pooled
    * session the server dropped since shows here, where it may still be
-   * replaced (pg_batch). */
-  if (defer && sent && !began) {
+   * replaced (pg_batch). Unless the store reads before its COMMIT and
+   * applies all again when that read finds the session lost. */
+  if (defer && sent && (!began || c->base.read_before_commit)) {
     c->queued = first + n + (unpin ? 1 : 0);
+    c->begin_pending = false;
     return CIS_OK;
   }
   return pipe_sync(c, sent, first + n - 1, out, what);
@@ -453,9 +459,10 @@ static cis_result batch_once(pg_conn *c, const pg_call *calls, int n, bool unpin
  * to be sent, and followed by DROP_SNAPSHOT when `unpin`. The last call's
  * first result goes to *out (when not NULL; the caller PQclears it). With
  * `defer` (no result wanted) the answers are not waited for when the
- * transaction's BEGIN was answered before: they are read, and a failure
- * among them reported, with the next statement that waits (pg_batch or
- * the COMMIT), one round trip for them all. A batch that was to begin
+ * transaction's BEGIN was answered before, or when the store reads
+ * before its COMMIT (cis__kv_db_conn.read_before_commit): they are read,
+ * and a failure among them reported, with the next statement that waits
+ * (pg_batch or the COMMIT), one round trip for them all. A batch that was to begin
  * the transaction and found its session lost under it, a pooled session
  * of a server that restarted since (cis__db_conn_retry), runs once more
  * on a new one: nothing of it happened. */

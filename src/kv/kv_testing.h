@@ -20,6 +20,9 @@ void cis__kv_inject_fault(cis_kv *kv, uint32_t skip, uint32_t count, cis_result 
 /* Backend method calls made so far (open included, close excluded): lets a
  * test prove that a path did, or did not, reach the backend. */
 uint64_t cis__kv_backend_calls(cis_kv *kv);
+/* Forgets what the store last read of every namespace's usage (its
+ * hints), so that the next write reads the usage from the backend. */
+void cis__kv_forget_hints(cis_kv *kv);
 /* Round trips to PostgreSQL made by the built-in backend's connections
  * of every store of the process, connecting aside. */
 uint64_t cis__kv_pg_round_trips(void);
