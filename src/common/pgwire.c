@@ -74,6 +74,7 @@ static void report_init(cis__pgwire_report *rep) {
   rep->msg[0] = '\0';
   rep->sqlclass = CIS__PGWIRE_SQL_NONE;
   rep->sqlmsg[0] = '\0';
+  rep->sqlcmd = -1;
 }
 
 /* Loads libpq (once). NOLIB with the loader's message when it cannot. */
@@ -422,6 +423,7 @@ cis__pgwire_outcome cis__pgwire_collect_pipeline(PGconn *pg, int sent, cis__pgwi
     } else if (st == PGRES_PIPELINE_ABORTED) {
       cis__pq.clear(r); /* skipped after an earlier failure, which decides */
     } else {
+      if (rep->sqlclass == CIS__PGWIRE_SQL_NONE) rep->sqlcmd = cmd;
       failed_result(pg, r, rep);
     }
   }

@@ -93,6 +93,9 @@ typedef struct cis__pgwire_report {
   cis__pgwire_sqlclass sqlclass;    /* the first failed result's class; also set when a
                                        timeout or a loss came after that failure */
   char sqlmsg[CIS__PGWIRE_MSG_MAX]; /* that result's message, as msg */
+  int sqlcmd;                       /* in a pipeline, the command whose result that was
+                                       (0: the first sent since the last sync point);
+                                       -1 otherwise */
 } cis__pgwire_report;
 
 /* When a wait ends: at a time (a cis__now_ns() time; UINT64_MAX: none),

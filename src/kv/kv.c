@@ -21,6 +21,9 @@
  * quota (resolve_bases). The usage a quota check adds to comes from the
  * store's hint (what it last read of the namespace, at most KV_HINT_MS
  * old) when that fits; a refusal is always made against a fresh read.
+ * The built-in PostgreSQL backend checks a commit's quotas in its
+ * COMMIT's round trip (checks_in_commit) instead of a usage read here;
+ * when that check refuses, the store reads and words the verdict itself.
  *
  * Atomic operations (increment, compare-and-swap) cannot wait for the
  * commit: their answer depends on the latest value. The first one of a
@@ -1713,16 +1716,43 @@ fail:
   return rc;
 }
 
+/* Whether the backend checks the quotas in its COMMIT's round trip
+ * (cis__kv_db_conn.check): the built-in PostgreSQL backend's own commit. */
+static bool checks_in_commit(const cis_kv *kv) { return kv->m.commit == cis__kv_postgres_methods.commit; }
+
+/* After a commit that may have grown the usage by (dk, db): the store's
+ * hints of the namespace and tenant as this commit left them, at most
+ * (the deltas are upper bounds while sizes are unknown); a hint grown
+ * past a quota is read again at the next write. The read times stay. */
+static void hint_grow(cis_kv *kv, const cis_kv_ns *ns, int64_t dk, int64_t db) {
+  bool same;
+  pthread_mutex_lock(&kv->lock);
+  for (int i = 0; i < 2; i++) {
+    kv_hint *e = hint_slot(kv, i ? 't' : 'n', ns, &same);
+    if (!same) continue;
+    e->keys = add_delta(e->keys, dk > 0 ? dk : 0);
+    e->bytes = add_delta(e->bytes, db > 0 ? db : 0);
+  }
+  pthread_mutex_unlock(&kv->lock);
+}
+
 /* One attempt at applying t's writes on c inside a backend transaction
  * (the one already open on c when c is t's pinned connection).
  * *reached_commit tells whether the backend's commit method was called
- * (after which a lost connection leaves the outcome to the backend). */
+ * (after which a lost connection leaves the outcome to the backend).
+ * The quotas are checked after the writes, by a usage read here or in
+ * the backend's COMMIT (checks_in_commit); a refusal with sizes unknown
+ * or from the backend's check is made again on exact figures, read
+ * here. */
 static cis_result apply(cis_kv_txn *t, cis_kv_conn *c, bool *reached_commit) {
   cis_kv *kv = t->kv;
   cis_result rc = CIS_OK;
-  bool open = false;
+  /* A pinned transaction cannot start again: it reads here, for the
+   * refusal's exact words. */
+  bool open = false, read_here = !checks_in_commit(kv) || c == t->pin;
   uint64_t u[2] = {0, 0}, tu[2] = {0, 0}; /* the usage read, the tenant's totals read */
   uint64_t u_at = 0, tu_at = 0;           /* when: 0 = not read */
+  cis__kv_commit_check *check = checks_in_commit(kv) ? &((cis__kv_db_conn *)c)->check : NULL;
   *reached_commit = false;
 again:
   if (c != t->pin) {
@@ -1733,7 +1763,6 @@ again:
   /* Under a pinned transaction's lock the sizes read are exact, and it
    * cannot start again: writes counted as new are sized before they go. */
   if (c == t->pin) CIS_TRY(resolve_bases(t, &c));
-  if (builtin(kv) && c != t->pin) ((cis__kv_db_conn *)c)->read_before_commit = t->dkeys > 0 || t->dbytes > 0;
   CIS_TRY(check_watched(t, c));
   for (size_t i = 0; i < t->np; i++) {
     const kv_pend *e = &t->p[i];
@@ -1746,7 +1775,17 @@ again:
       CIS_TRY(rc);
     }
   }
-  if (t->dkeys > 0 || t->dbytes > 0) {
+  bool grows = t->dkeys > 0 || t->dbytes > 0;
+  if (grows && !read_here) {
+    *check = (cis__kv_commit_check){
+        .on = true,
+        .ns = &t->ns,
+        .max_keys = t->dkeys > 0 ? t->max_keys : UINT64_MAX,
+        .max_bytes = t->dbytes > 0 ? t->max_bytes : UINT64_MAX,
+        .tenant_max_keys = t->dkeys > 0 && kv->lim.tenant_max_keys ? kv->lim.tenant_max_keys : UINT64_MAX,
+        .tenant_max_bytes = t->dbytes > 0 && kv->lim.tenant_max_bytes ? kv->lim.tenant_max_bytes : UINT64_MAX,
+    };
+  } else if (grows) {
     CIS_TRY(bk_enter(kv, t, c, "usage"));
     CIS_TRY(bk_leave(kv, c, kv->m.usage(c, &t->ns, &u[0], &u[1]), "usage"));
     u_at = cis__now_ns();
@@ -1769,8 +1808,7 @@ again:
       open = false;
       u_at = tu_at = 0;
       cis_result rb = bk_rollback(kv, c);
-      if (rb != CIS_OK)
-        return kv_fail(kv, rb, "kv (%s): the rollback before sizing the writes failed", kv->m.name);
+      if (rb != CIS_OK) return kv_fail(kv, rb, "kv (%s): the rollback before sizing the writes failed", kv->m.name);
       rc = CIS_OK;
       CIS_TRY(resolve_bases(t, &c));
       goto again;
@@ -1783,16 +1821,27 @@ again:
   *reached_commit = true;
   open = false;
   rc = bk_leave(kv, c, kv->m.commit(c), "commit");
-  if (builtin(kv)) ((cis__kv_db_conn *)c)->read_before_commit = false;
+  bool checked = check && check->on;
+  if (check) check->on = false;
+  if (rc == CIS_EKVLIMIT && checked) {
+    /* The backend's check refused and rolled back: the verdict and its
+     * words again on exact figures, read here. */
+    *reached_commit = false;
+    read_here = true;
+    rc = CIS_OK;
+    CIS_TRY(resolve_bases(t, &c));
+    goto again;
+  }
   CIS_TRY(rc);
   if (u_at) hint_put(kv, 'n', &t->ns, u[0], u[1], u_at);
   if (tu_at) hint_put(kv, 't', &t->ns, tu[0], tu[1], tu_at);
+  if (checked) hint_grow(kv, &t->ns, t->dkeys, t->dbytes);
   return CIS_OK;
 
 fail:
   /* Keep the first error: a rollback on a dead connection fails too. */
   if (open && bk_rollback(kv, c) == CIS_EKVDOWN) rc = CIS_EKVDOWN;
-  if (builtin(kv)) ((cis__kv_db_conn *)c)->read_before_commit = false;
+  if (check) check->on = false;
   return rc;
 }
 

@@ -23,11 +23,14 @@
  * mode (pg_batch). The transaction's BEGIN goes with its first
  * statement, a write with the namespace's lock when that is missing, an
  * atomic operation's read with the statement that drops its snapshot;
- * writes after the transaction's first are not waited for, their answers
- * read with the next statement that waits (the COMMIT at the latest),
- * and nor is the first when the store reads the usage before the COMMIT
- * (a commit of writes that may grow it: BEGIN, writes and the read go in
- * one round trip, the COMMIT in a second).
+ * writes are not waited for, their answers read with the next statement
+ * that waits (the COMMIT at the latest), and the quotas of a commit that
+ * may grow the usage are checked by statements sent before its COMMIT
+ * (cis__kv_commit_check): a plain commit, its BEGIN, writes, checks and
+ * COMMIT, is one round trip. So that a pooled session the server ended
+ * is not found lost only with the COMMIT (whose outcome is then
+ * unknown), a transaction's begin looks whether the server closed it
+ * meanwhile (pg_probe) and connects again if so.
  *
  * Concurrency: inside a transaction, the first write to a namespace takes
  * the namespace's advisory lock (KV_NS_CLASS) and then its usage row (an
@@ -45,8 +48,8 @@
  * Lost connections: a method that finds its connection broken reconnects
  * once. Outside a transaction a read that fails because the connection
  * was lost (a server restart) is retried once on the new connection, and
- * so is the batch that was to begin a transaction (when it waited for its
- * answers; else the store applies the whole commit again). Inside a transaction
+ * so is a batch that was to begin a transaction and waited for its
+ * answers (pg_batch). Inside a transaction
  * a lost connection means the transaction is gone: the method returns
  * CIS_EKVDOWN and the store decides whether to retry.
  *
@@ -95,6 +98,8 @@ enum {
   S_DROP,
   S_DROP_LEFT,
   S_DROP_USAGE,
+  S_USAGE_CHECK,
+  S_TENANT_CHECK,
   S_COUNT
 };
 
@@ -178,6 +183,18 @@ static const pg_stmt stmts[S_COUNT] = {
                 "SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM u)",
                 5},
     [S_DROP_LEFT] = {"SELECT 1 FROM cis_kv WHERE tenant=$1 AND skill=$2 LIMIT 1", 2},
+    /* A commit's quota checks (pq_commit): a figure past its limit (its
+     * decimal text; empty: not held) divides by zero, which fails the
+     * statement and so the COMMIT after it in the pipeline. */
+    [S_USAGE_CHECK] = {"SELECT 1 / CASE WHEN (octet_length($3) = 0 OR keys <= convert_from($3, 'UTF8')::numeric) "
+                       "AND (octet_length($4) = 0 OR bytes <= convert_from($4, 'UTF8')::numeric) "
+                       "THEN 1 ELSE 0 END FROM cis_kv_usage WHERE tenant=$1 AND skill=$2",
+                       4},
+    [S_TENANT_CHECK] = {"SELECT 1 / CASE WHEN (octet_length($2) = 0 OR coalesce(sum(keys),0) <= "
+                        "convert_from($2, 'UTF8')::numeric) AND (octet_length($3) = 0 OR "
+                        "coalesce(sum(bytes),0) <= convert_from($3, 'UTF8')::numeric) "
+                        "THEN 1 ELSE 0 END FROM cis_kv_usage WHERE tenant=$1",
+                        3},
     [S_DROP_USAGE] = {"DELETE FROM cis_kv_usage WHERE tenant=$1 AND skill=$2", 2},
 };
 
@@ -396,8 +413,9 @@ typedef struct pg_call {
 /* Sends the pipeline's sync point and reads every answer since the last
  * one (sent: whether every send succeeded), command keep's first result
  * to *out (-1: the last command's), then leaves pipeline mode. The first
- * failure among them decides. */
-static cis_result pipe_sync(pg_conn *c, int sent, int keep, PGresult **out, const char *what) {
+ * failure among them decides; when it is a statement's own (CIS_EKV),
+ * *failed (when not NULL) says which command it was, else -1. */
+static cis_result pipe_sync(pg_conn *c, int sent, int keep, PGresult **out, int *failed, const char *what) {
   cis__pgwire_report rep;
   atomic_fetch_add(&round_trips, 1);
   cis__pgwire_outcome o = cis__db_conn_collect_command(c->base.db, sent, keep, c->deadline_ns, out, &rep);
@@ -406,6 +424,7 @@ static cis_result pipe_sync(pg_conn *c, int sent, int keep, PGresult **out, cons
    * dropped, its transaction with it. A session still there answered:
    * its BEGIN, if it was sent, ran. */
   cis_result rc = PG(c) && !cis__pq.exitPipelineMode(PG(c)) ? pg_mode_lost(c, what) : pg_outcome(c, o, &rep, what);
+  if (failed) *failed = rc == CIS_EKV && rep.sqlclass == CIS__PGWIRE_SQL_ERROR ? rep.sqlcmd : -1;
   if (PG(c)) c->begin_pending = false;
   if (rc != CIS_OK && out && *out) {
     cis__pq.clear(*out);
@@ -422,7 +441,7 @@ static cis_result batch_once(pg_conn *c, const pg_call *calls, int n, bool unpin
    * first. */
   bool unprepared = false;
   for (int i = 0; i < n; i++) unprepared = unprepared || !c->prepared[calls[i].id];
-  if (unprepared && c->queued && (rc = pipe_sync(c, 1, -1, NULL, what)) != CIS_OK) return rc;
+  if (unprepared && c->queued && (rc = pipe_sync(c, 1, -1, NULL, NULL, what)) != CIS_OK) return rc;
   for (int i = 0; i < n && rc == CIS_OK; i++) rc = pg_prepare(c, calls[i].id, what);
   if (rc != CIS_OK) return rc;
   /* Every statement's answers are read before a method returns, but for
@@ -442,27 +461,22 @@ static cis_result batch_once(pg_conn *c, const pg_call *calls, int n, bool unpin
   for (int i = 0; i < n && sent; i++)
     sent = pg_send(c, calls[i].id, calls[i].vals, calls[i].lens, calls[i].limit, calls[i].binary, &p);
   if (unpin && sent) sent = cis__pq.sendQueryParams(PG(c), DROP_SNAPSHOT, 0, NULL, NULL, NULL, NULL, 0);
-  /* A batch that begins the transaction is answered at once: a pooled
-   * session the server dropped since shows here, where it may still be
-   * replaced (pg_batch). Unless the store reads before its COMMIT and
-   * applies all again when that read finds the session lost. */
-  if (defer && sent && (!began || c->base.read_before_commit)) {
+  if (defer && sent) {
     c->queued = first + n + (unpin ? 1 : 0);
     c->begin_pending = false;
     return CIS_OK;
   }
-  return pipe_sync(c, sent, first + n - 1, out, what);
+  return pipe_sync(c, sent, first + n - 1, out, NULL, what);
 }
 
 /* Runs calls[0..n) inside the open transaction in one round trip, in
  * libpq's pipeline mode: after the transaction's BEGIN when it is still
  * to be sent, and followed by DROP_SNAPSHOT when `unpin`. The last call's
  * first result goes to *out (when not NULL; the caller PQclears it). With
- * `defer` (no result wanted) the answers are not waited for when the
- * transaction's BEGIN was answered before, or when the store reads
- * before its COMMIT (cis__kv_db_conn.read_before_commit): they are read,
- * and a failure among them reported, with the next statement that waits
- * (pg_batch or the COMMIT), one round trip for them all. A batch that was to begin
+ * `defer` (no result wanted) the answers are not waited for: they are
+ * read, and a failure among them reported, with the next statement that
+ * waits (pg_batch or the COMMIT), one round trip for them all. (A pooled
+ * session the server ended was dropped at pq_begin, pg_probe.) A batch that was to begin
  * the transaction and found its session lost under it, a pooled session
  * of a server that restarted since (cis__db_conn_retry), runs once more
  * on a new one: nothing of it happened. */
@@ -565,6 +579,23 @@ fail:
   return rc;
 }
 
+/* Drops a session the server ended while it was idle (a restart or a
+ * shutdown sends each session its end, then closes it), so that pg_ready
+ * makes a new one: one poll() that does not wait. A transaction's
+ * statements then go without waiting for the answers of its first (a
+ * session lost under them after this shows with its COMMIT, whose outcome
+ * is then unknown, as for any loss during a COMMIT). */
+static void pg_probe(pg_conn *c) {
+  PGconn *pg = PG(c);
+  if (!pg || c->queued) return;
+  struct pollfd p = {.fd = cis__pq.socket(pg), .events = POLLIN | POLLRDHUP};
+  if (p.fd < 0 || poll(&p, 1, 0) <= 0) return; /* nothing came: up, as far as can be told */
+  /* Something came to an idle session: its end, or a notice (kept). */
+  if ((p.revents & (POLLHUP | POLLRDHUP | POLLERR)) || !cis__pq.consumeInput(pg) ||
+      cis__pq.status(pg) != CONNECTION_OK)
+    pg_drop(c);
+}
+
 /* The transaction's BEGIN and its statement_timeout (the server-side
  * limit that backs up the client's own deadline) go with its first
  * statement (pg_batch): a transaction costs no round trip of its own,
@@ -573,12 +604,50 @@ static cis_result pq_begin(cis_kv_conn *base) {
   pg_conn *c = (pg_conn *)base;
   pg_arm(c);
   if (c->in_txn) return pg_fail(c, CIS_EKV, "begin", "a transaction is already open");
+  pg_probe(c);
   cis_result rc = pg_ready(c, "begin");
   if (rc != CIS_OK) return rc;
   c->in_txn = c->begin_pending = true;
   c->begin_timeout_ms = cis__ms_int(base->timeout_ms);
   c->ns_locked = c->ns_row = false;
   return CIS_OK;
+}
+
+/* Queues check's statements (pq_commit) without waiting: the namespace's
+ * figures, and the tenant's under its lock (taken last, as at a usage
+ * read). *at: the first one's place among the queued commands, *n: how
+ * many. */
+static cis_result queue_checks(pg_conn *c, const cis__kv_commit_check *check, int *at, int *n) {
+  char mk[24] = "", mb[24] = "", tk[24] = "", tb[24] = "";
+  if (check->max_keys != UINT64_MAX) snprintf(mk, sizeof mk, "%llu", (unsigned long long)check->max_keys);
+  if (check->max_bytes != UINT64_MAX) snprintf(mb, sizeof mb, "%llu", (unsigned long long)check->max_bytes);
+  if (check->tenant_max_keys != UINT64_MAX)
+    snprintf(tk, sizeof tk, "%llu", (unsigned long long)check->tenant_max_keys);
+  if (check->tenant_max_bytes != UINT64_MAX)
+    snprintf(tb, sizeof tb, "%llu", (unsigned long long)check->tenant_max_bytes);
+  const cis_kv_ns *ns = check->ns;
+  bool tenant = check->tenant_max_keys != UINT64_MAX || check->tenant_max_bytes != UINT64_MAX;
+  /* Prepared outside the pipeline, as in batch_once, but before their
+   * place is known. */
+  bool unprepared = !c->prepared[S_USAGE_CHECK] ||
+                    (tenant && (!c->prepared[S_TENANT_LOCK] || !c->prepared[S_TENANT_CHECK]));
+  if (unprepared && c->queued) {
+    cis_result rc = pipe_sync(c, 1, -1, NULL, NULL, "commit");
+    if (rc != CIS_OK) return rc;
+  }
+  *at = c->queued;
+  const void *v[4] = {ns->tenant, ns->skill, mk, mb};
+  size_t l[4] = {ns->tenant_len, ns->skill_len, strlen(mk), strlen(mb)};
+  const void *tv[3] = {ns->tenant, tk, tb};
+  size_t tl[3] = {ns->tenant_len, strlen(tk), strlen(tb)};
+  pg_call calls[3];
+  *n = 0;
+  calls[(*n)++] = (pg_call){S_USAGE_CHECK, v, l, 0, false};
+  if (tenant) {
+    calls[(*n)++] = (pg_call){S_TENANT_LOCK, tv, tl, 0, false};
+    calls[(*n)++] = (pg_call){S_TENANT_CHECK, tv, tl, 0, false};
+  }
+  return pg_batch(c, calls, *n, false, true, NULL, "commit");
 }
 
 static cis_result pq_commit(cis_kv_conn *base) {
@@ -591,13 +660,22 @@ static cis_result pq_commit(cis_kv_conn *base) {
     return CIS_OK;
   }
   cis_result rc = pg_ready(c, "commit");
-  if (rc == CIS_OK && c->queued) {
-    /* The deferred writes' answers come with the COMMIT's; one that
-     * failed skips it (the pipeline aborts), leaving the transaction
-     * open: rolled back below. */
-    int keep = c->queued;
-    rc = pipe_sync(c, cis__pq.sendQueryParams(PG(c), "COMMIT", 0, NULL, NULL, NULL, NULL, 0), keep, &r, "commit");
+  int checks = -1, nchecks = 0; /* where the quota checks are in the pipeline, how many */
+  if (rc == CIS_OK && c->base.check.on) {
+    rc = queue_checks(c, &c->base.check, &checks, &nchecks);
+    /* Not queued: the transaction ends here. */
     if (rc != CIS_OK && rc != CIS_ETIMEOUT && PG(c)) pg_simple(c, "ROLLBACK", NULL, "rollback");
+  }
+  if (rc == CIS_OK && c->queued) {
+    /* The deferred writes' and checks' answers come with the COMMIT's;
+     * one that failed skips it (the pipeline aborts), leaving the
+     * transaction open: rolled back below. */
+    int keep = c->queued, failed = -1;
+    rc = pipe_sync(c, cis__pq.sendQueryParams(PG(c), "COMMIT", 0, NULL, NULL, NULL, NULL, 0), keep, &r, &failed,
+                   "commit");
+    if (rc != CIS_OK && rc != CIS_ETIMEOUT && PG(c)) pg_simple(c, "ROLLBACK", NULL, "rollback");
+    if (failed >= checks && failed < checks + nchecks)
+      rc = pg_fail(c, CIS_EKVLIMIT, "commit", "the writes would leave a quota exceeded; nothing was applied");
   } else if (rc == CIS_OK) {
     rc = pg_simple(c, "COMMIT", &r, "commit");
   }
@@ -620,7 +698,7 @@ static cis_result pq_rollback(cis_kv_conn *base) {
   c->in_txn = c->begin_pending = false;
   if (!sent) return CIS_OK;
   /* Deferred writes' answers first (a failure among them is moot now). */
-  if (c->queued && PG(c)) pipe_sync(c, 1, -1, NULL, "rollback");
+  if (c->queued && PG(c)) pipe_sync(c, 1, -1, NULL, NULL, "rollback");
   /* A dropped connection took its transaction with it. */
   if (!cis__db_conn_live(c->base.db)) {
     pg_drop(c);
