@@ -109,4 +109,14 @@ void cis__timespec_after(clockid_t clock, uint64_t ms, struct timespec *out);
  * (poll, SQLite's busy timeout). */
 static inline int cis__ms_int(uint64_t ms) { return ms > (uint64_t)INT32_MAX ? INT32_MAX : (int)ms; }
 
+/* FNV-1a of p[0..n), continuing from h (0 starts a new hash): for the
+ * project's small tables, whose lookups compare the keys themselves (no
+ * defence against chosen collisions is asked of it). */
+static inline uint64_t cis__hash_bytes(uint64_t h, const void *p, size_t n) {
+  const uint8_t *b = p;
+  if (h == 0) h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+  return h;
+}
+
 #endif /* CIS_COMMON_INTERNAL_H */

@@ -799,10 +799,10 @@ static bool has_tenant_quota(const cis_kv *kv) {
  * the skill ignored) in kv->hints, and whether it holds them. */
 static kv_hint *hint_slot(cis_kv *kv, char kind, const cis_kv_ns *ns, bool *same) {
   size_t sl = kind == 'n' ? ns->skill_len : 0;
-  uint64_t h = (1469598103934665603ull ^ (uint8_t)kind) * 1099511628211ull; /* FNV-1a */
-  for (size_t i = 0; i < ns->tenant_len; i++) h = (h ^ (uint8_t)ns->tenant[i]) * 1099511628211ull;
-  h *= 1099511628211ull;
-  for (size_t i = 0; i < sl; i++) h = (h ^ (uint8_t)ns->skill[i]) * 1099511628211ull;
+  uint64_t h = cis__hash_bytes(0, &kind, 1);
+  h = cis__hash_bytes(h, ns->tenant, ns->tenant_len);
+  h = cis__hash_bytes(h, "", 1);
+  h = cis__hash_bytes(h, ns->skill, sl);
   kv_hint *e = &kv->hints[h % KV_HINT_SLOTS];
   size_t n = 1 + ns->tenant_len + 1 + sl;
   *same = e->name && e->name_len == n && e->name[0] == kind && !memcmp(e->name + 1, ns->tenant, ns->tenant_len) &&

@@ -18,17 +18,6 @@
 
 /* ------------------------------------------------------------ hash index */
 
-uint64_t cis__hash_bytes(uint64_t h, const void *p, size_t n) {
-  /* FNV-1a: short keys, no adversarial-collision requirement beyond
-   * staying correct (lookups compare the keys). */
-  const uint8_t *b = p;
-  if (h == 0) h = 0xcbf29ce484222325ull;
-  for (size_t i = 0; i < n; i++) {
-    h ^= b[i];
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
 
 /* Places entry in the first free slot of its probe sequence. */
 static void index_put(cis__index_slot *slots, uint32_t cap, uint32_t hash, uint32_t entry) {

@@ -31,8 +31,6 @@ typedef struct cis__index {
   uint32_t count;         /* used slots */
 } cis__index;
 
-/* FNV-1a of p[0..n), continuing from h (0 starts a new hash). */
-uint64_t cis__hash_bytes(uint64_t h, const void *p, size_t n);
 /* Adds entry under hash; the caller has checked it is not there yet.
  * CIS_ENOMEM when the table cannot grow. */
 cis_result cis__index_add(cis__index *ix, uint64_t hash, uint32_t entry);

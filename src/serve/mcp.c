@@ -83,16 +83,11 @@ static bool skip_due(const char *tenant, const char *tool, cis_result rc) {
   static struct {
     uint64_t hash, at_ms;
   } told[SKIP_SLOTS];
-  uint64_t h = 1469598103934665603ull; /* FNV-1a over tenant NUL tool NUL rc */
-  for (const char *s = tenant; ; s++) {
-    h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    if (!*s) break;
-  }
-  for (const char *s = tool; ; s++) {
-    h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    if (!*s) break;
-  }
-  h = (h ^ (uint64_t)(uint32_t)rc) * 1099511628211ull;
+  /* Over tenant NUL tool NUL rc. */
+  uint64_t h = cis__hash_bytes(0, tenant, strlen(tenant) + 1);
+  h = cis__hash_bytes(h, tool, strlen(tool) + 1);
+  uint32_t code = (uint32_t)rc;
+  h = cis__hash_bytes(h, &code, sizeof code);
   h |= 1; /* 0 is an empty slot */
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
