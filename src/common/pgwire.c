@@ -29,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 /* How often a wait that serves a call looks at its cancel. */
 #define CANCEL_POLL_MS 25
@@ -154,17 +153,23 @@ static cis__pgwire_outcome collected(PGconn *pg, cis__pgwire_report *rep) {
  * A round trip to a server close by (loopback, the same rack) takes tens
  * of microseconds, and a client that sleeps in poll() for it about doubles
  * that: its CPU goes idle, and waking it (on a virtual machine, a halt and
- * a wake-up of the virtual CPU) costs as much as the trip itself. So the
- * wait for a result first spins on PQconsumeInput + PQisBusy for a short
- * budget, and sleeps only when the answer is not in by then: a slow
- * statement costs the budget's CPU once, a quick one loses no time.
+ * a wake-up of the virtual CPU) costs as much as the trip itself. So a
+ * collect's wait for its results first spins on PQconsumeInput +
+ * PQisBusy for a short budget, and sleeps only when they are not in by
+ * then: a slow statement costs the budget's CPU once, a quick one loses
+ * no time.
  *
- * That holds while a CPU is free. When every CPU is busy, the spinning
- * client holds one that the server (or the process's other threads) is
- * waiting for, and a round trip takes about twice as long as with a
- * sleep. So a spin that runs out its budget having lost the CPU to
- * another task (the thread's involuntary context switches moved) turns
- * spinning off for the next SPIN_SKIP_WAITS waits of the process. */
+ * That holds while the answers come within the budget. A spin that runs
+ * out was spinning while the server worked, on a CPU that looked busy to
+ * the scheduler: when every CPU is busy, the server's process, woken by
+ * the query, waits behind other tasks for one rather than taking the
+ * spinner's, and a round trip takes about twice as long as with a sleep
+ * (bench/NOTES.md). So each spin that runs out turns spinning off for the
+ * next waits of its kind, twice as many after each one in a row (up to
+ * SPIN_SKIP_MAX), and a spin that takes its answers in time turns the
+ * back-off off. A kind's waits alike (a COMMIT's flush, a statement's
+ * round trip) learn apart, so that commits that take long on a loaded
+ * server do not stop the spin that catches its quick reads. */
 
 /* The budget when CIS_PG_SPIN_US does not give one (bench/NOTES.md,
  * "PostgreSQL: waiting for a result without sleeping"), and the most it
@@ -172,11 +177,11 @@ static cis__pgwire_outcome collected(PGconn *pg, cis__pgwire_report *rep) {
  * not. */
 #define SPIN_US_DEFAULT 200u
 #define SPIN_US_MAX 1000u
-/* Waits that sleep at once after a spin found the CPUs contended: one in
- * SPIN_SKIP_WAITS + 1 tries again, so a machine that quietens down is
+/* The most waits a run of spins that ran out turns the spin off for: one
+ * in SPIN_SKIP_MAX + 1 tries again, so a machine that quietens down is
  * noticed within a few milliseconds of round trips, and one that stays
  * busy pays for a failed spin once in that many. */
-#define SPIN_SKIP_WAITS 64u
+#define SPIN_SKIP_MAX 64u
 
 unsigned cis__pgwire_spin_parse(const char *s, long ncpus) {
   /* On one CPU a spinning client keeps everything else off it: a server
@@ -193,9 +198,16 @@ unsigned cis__pgwire_spin_parse(const char *s, long ncpus) {
   return v > SPIN_US_MAX ? SPIN_US_MAX : v;
 }
 
+/* What the spins of one kind of wait learnt, shared by every thread (a
+ * lost race only spins once more, or once less). */
+typedef struct spin_kind {
+  atomic_uint skip;    /* waits left that sleep without a spin */
+  atomic_uint backoff; /* what the latest spin that ran out set skip to; 0: none since one in time */
+} spin_kind;
+
 static pthread_once_t spin_once = PTHREAD_ONCE_INIT;
-static atomic_uint spin_us;   /* the budget in µs; set once, or by cis__pgwire_spin_set */
-static atomic_uint spin_skip; /* waits left that sleep without a spin */
+static atomic_uint spin_us; /* the budget in µs; set once, or by cis__pgwire_spin_set */
+static spin_kind spin_kinds[CIS__PGWIRE_KINDS];
 static atomic_uint_fast64_t spin_planned; /* ns the latest spin was to last at most */
 
 uint64_t cis__pgwire_spin_planned_ns(void) {
@@ -217,65 +229,108 @@ unsigned cis__pgwire_spin_us(void) {
 void cis__pgwire_spin_set(unsigned us) {
   pthread_once(&spin_once, spin_read); /* so that the first read does not undo this */
   atomic_store_explicit(&spin_us, us > SPIN_US_MAX ? SPIN_US_MAX : us, memory_order_relaxed);
-  atomic_store_explicit(&spin_skip, 0, memory_order_relaxed);
+  for (int k = 0; k < CIS__PGWIRE_KINDS; k++) {
+    atomic_store_explicit(&spin_kinds[k].skip, 0, memory_order_relaxed);
+    atomic_store_explicit(&spin_kinds[k].backoff, 0, memory_order_relaxed);
+  }
 }
 
-/* The calling thread's involuntary context switches (preempted, or its
- * CPU given to another task), or 0 when they cannot be read. */
-static long nivcsw(void) {
-  struct rusage ru;
-  return getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_nivcsw : 0;
+static spin_kind *kind_of(cis__pgwire_until until) {
+  return &spin_kinds[(unsigned)until.kind < CIS__PGWIRE_KINDS ? until.kind : CIS__PGWIRE_STATEMENT];
 }
 
-/* Reads what has arrived until a result can be read without blocking, for
- * at most the spin budget and never past until. Returns DONE (whether or
- * not the result came: await_result sleeps for the rest) or LOST.
+unsigned cis__pgwire_spin_skips(cis__pgwire_kind k) {
+  spin_kind *s = kind_of((cis__pgwire_until){0, NULL, k});
+  return atomic_load_explicit(&s->skip, memory_order_relaxed);
+}
+
+/* One collect's spin: decided at its first wait, over by the time its
+ * budget from then is spent, whatever number of waits it took. */
+typedef struct spin_window {
+  enum { SPIN_UNDECIDED, SPIN_ON, SPIN_OFF } state;
+  uint64_t stop;   /* when the spin ends (SPIN_ON) */
+  bool by_budget;  /* stop is the budget's end, not the deadline */
+  bool ran_out;    /* the spin ended with an answer still to come */
+} spin_window;
+
+/* Whether a collect's first wait spins, and until when. */
+static void spin_decide(spin_window *w, cis__pgwire_until end) {
+  w->state = SPIN_OFF;
+  uint64_t budget_ns = (uint64_t)cis__pgwire_spin_us() * 1000u;
+  if (budget_ns == 0) return;
+  spin_kind *k = kind_of(end);
+  unsigned skip = atomic_load_explicit(&k->skip, memory_order_relaxed);
+  if (skip && atomic_compare_exchange_strong_explicit(&k->skip, &skip, skip - 1, memory_order_relaxed,
+                                                      memory_order_relaxed))
+    return;
+  uint64_t now = cis__now_ns();
+  w->by_budget = !(end.ns <= now || end.ns - now <= budget_ns);
+  w->stop = w->by_budget ? now + budget_ns : end.ns;
+  w->state = SPIN_ON;
+  atomic_store_explicit(&spin_planned, w->stop > now ? w->stop - now : 0, memory_order_relaxed);
+}
+
+/* What a collect's spin teaches its kind: one that ran out its budget
+ * turns spinning off for the next waits, twice as many as the last time
+ * when the one before ran out too; one that took every answer in time
+ * ends the back-off. A spin the deadline cut short teaches nothing (the
+ * collect timed out), nor does a collect that did not spin. */
+static void spin_learn(const spin_window *w, cis__pgwire_until end) {
+  if (w->state == SPIN_UNDECIDED || (w->state == SPIN_OFF && !w->ran_out)) return;
+  spin_kind *k = kind_of(end);
+  if (!w->ran_out) {
+    if (atomic_load_explicit(&k->backoff, memory_order_relaxed))
+      atomic_store_explicit(&k->backoff, 0, memory_order_relaxed);
+    return;
+  }
+  if (!w->by_budget) return;
+  unsigned b = atomic_load_explicit(&k->backoff, memory_order_relaxed);
+  b = b == 0 ? 1 : b >= SPIN_SKIP_MAX / 2 ? SPIN_SKIP_MAX : b * 2;
+  atomic_store_explicit(&k->backoff, b, memory_order_relaxed);
+  atomic_store_explicit(&k->skip, b, memory_order_relaxed);
+}
+
+/* Reads what has arrived until a result can be read without blocking,
+ * while the collect's spin lasts (never past its deadline). Returns DONE
+ * (whether or not the result came: await_result sleeps for the rest) or
+ * LOST.
  *
  * Only the wait for a result spins. A flush (push) waits for the server
  * to read a large value out of the socket's buffer, and a connect for
  * several exchanges and the server's start of a backend process: neither
  * ends within a spin's microseconds, and a connect is not on a hot path. */
-static cis__pgwire_outcome spin_for_result(PGconn *pg, cis__pgwire_until end, cis__pgwire_report *rep) {
-  uint64_t until = end.ns;
+static cis__pgwire_outcome spin_for_result(PGconn *pg, cis__pgwire_until end, spin_window *w,
+                                           cis__pgwire_report *rep) {
   if (!cis__pq.isBusy(pg)) return CIS__PGWIRE_DONE;
-  uint64_t budget_ns = (uint64_t)cis__pgwire_spin_us() * 1000u;
-  if (budget_ns == 0) return CIS__PGWIRE_DONE;
-  /* A count shared by every thread: a lost race only spins once more. */
-  unsigned skip = atomic_load_explicit(&spin_skip, memory_order_relaxed);
-  if (skip && atomic_compare_exchange_strong_explicit(&spin_skip, &skip, skip - 1,
-                                                      memory_order_relaxed, memory_order_relaxed))
-    return CIS__PGWIRE_DONE;
-  long switched = nivcsw();
-  uint64_t now = cis__now_ns();
-  uint64_t stop = until > now && until - now > budget_ns ? now + budget_ns : until;
-  atomic_store_explicit(&spin_planned, stop > now ? stop - now : 0, memory_order_relaxed);
+  if (w->state == SPIN_UNDECIDED) spin_decide(w, end);
+  if (w->state != SPIN_ON) return CIS__PGWIRE_DONE;
   /* The clock first: past the deadline nothing is read, and the wait
    * reports the timeout as it would without a spin. */
-  for (; now < stop; now = cis__now_ns()) {
+  for (uint64_t now = cis__now_ns(); now < w->stop; now = cis__now_ns()) {
     if (!cis__pq.consumeInput(pg))
       return note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
     if (!cis__pq.isBusy(pg)) return CIS__PGWIRE_DONE;
-    /* One system call when nothing else wants this CPU. When something
+    /* One system call when nothing else wants this CPU; when something
      * does (the server, woken onto this CPU by the query), it runs now
-     * rather than at the end of the spin, and the switch shows the
-     * contention. */
+     * rather than at the end of the spin. */
     sched_yield();
   }
-  if (nivcsw() != switched)
-    atomic_store_explicit(&spin_skip, SPIN_SKIP_WAITS, memory_order_relaxed);
+  w->state = SPIN_OFF; /* the rest of the collect sleeps */
+  w->ran_out = true;
   return CIS__PGWIRE_DONE;
 }
 
 /* Waits, within until, until the next result can be read without
- * blocking: a spin first, then poll(). A wait reports into a report of
- * its own, so a failed result already noted keeps its words. */
-static cis__pgwire_outcome await_result(PGconn *pg, cis__pgwire_until until, cis__pgwire_report *rep) {
-  cis__pgwire_outcome o = spin_for_result(pg, until, rep);
+ * blocking: the collect's spin first, then poll(). A wait reports into a
+ * report of its own, so a failed result already noted keeps its words. */
+static cis__pgwire_outcome await_result(PGconn *pg, cis__pgwire_until until, spin_window *w,
+                                        cis__pgwire_report *rep) {
+  cis__pgwire_outcome o = spin_for_result(pg, until, w, rep);
   if (o != CIS__PGWIRE_DONE) return o;
   while (cis__pq.isBusy(pg)) {
-    cis__pgwire_report w;
-    o = cis__pgwire_wait(pg, POLLIN, until, &w);
-    if (o != CIS__PGWIRE_DONE) return note(rep, o, w.what, w.msg);
+    cis__pgwire_report wr;
+    o = cis__pgwire_wait(pg, POLLIN, until, &wr);
+    if (o != CIS__PGWIRE_DONE) return note(rep, o, wr.what, wr.msg);
     if (!cis__pq.consumeInput(pg)) return note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
   }
   return CIS__PGWIRE_DONE;
@@ -365,8 +420,9 @@ cis__pgwire_outcome cis__pgwire_collect(PGconn *pg, int sent, cis__pgwire_until 
    * of its own: the first failure lives in rep, and a wait that succeeds
    * after it must not wipe it out (a failed read would pass for an empty
    * one). */
+  spin_window w = {0};
   for (;;) {
-    if ((o = await_result(pg, until, rep)) != CIS__PGWIRE_DONE) goto done;
+    if ((o = await_result(pg, until, &w, rep)) != CIS__PGWIRE_DONE) goto done;
     PGresult *r = cis__pq.getResult(pg);
     if (!r) break;
     ExecStatusType st = cis__pq.resultStatus(r);
@@ -380,6 +436,7 @@ cis__pgwire_outcome cis__pgwire_collect(PGconn *pg, int sent, cis__pgwire_until 
   o = collected(pg, rep);
 
 done:
+  spin_learn(&w, until);
   if (o == CIS__PGWIRE_DONE && out) *out = keep;
   else cis__pq.clear(keep);
   return o;
@@ -398,8 +455,9 @@ cis__pgwire_outcome cis__pgwire_collect_pipeline(PGconn *pg, int sent, cis__pgwi
   /* A NULL from PQgetResult ends one command's results; the sync point's
    * own result ends the whole. As in cis__pgwire_collect, a wait reports
    * into a report of its own. */
+  spin_window w = {0};
   for (;;) {
-    if ((o = await_result(pg, until, rep)) != CIS__PGWIRE_DONE) goto done;
+    if ((o = await_result(pg, until, &w, rep)) != CIS__PGWIRE_DONE) goto done;
     PGresult *r = cis__pq.getResult(pg);
     if (!r) {
       if (cis__pq.status(pg) != CONNECTION_OK) break; /* no sync point will come */
@@ -430,6 +488,7 @@ cis__pgwire_outcome cis__pgwire_collect_pipeline(PGconn *pg, int sent, cis__pgwi
   o = collected(pg, rep);
 
 done:
+  spin_learn(&w, until);
   if (o == CIS__PGWIRE_DONE && out) *out = kept;
   else cis__pq.clear(kept);
   return o;

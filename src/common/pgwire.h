@@ -98,16 +98,29 @@ typedef struct cis__pgwire_report {
                                        -1 otherwise */
 } cis__pgwire_report;
 
+/* What a wait for results is for. A COMMIT's answer waits for the
+ * server's flush of its log, some times as long as a statement's, so the
+ * spin before a wait (cis__pgwire_spin_us) learns for each kind on its own
+ * whether its answers come within the budget. */
+typedef enum cis__pgwire_kind {
+  CIS__PGWIRE_STATEMENT, /* statements, or anything else */
+  CIS__PGWIRE_COMMIT,    /* what ends with a COMMIT */
+  CIS__PGWIRE_KINDS
+} cis__pgwire_kind;
+
 /* When a wait ends: at a time (a cis__now_ns() time; UINT64_MAX: none),
  * or earlier when the call it serves (NULL: none) is cancelled, seen
- * within 25 ms (CIS__PGWIRE_CANCELLED). */
+ * within 25 ms (CIS__PGWIRE_CANCELLED); and what it waits for. */
 typedef struct cis__pgwire_until {
   uint64_t ns;
   const struct cis__callctx *call;
+  cis__pgwire_kind kind;
 } cis__pgwire_until;
 
-/* A wait that ends at ns only. */
-static inline cis__pgwire_until cis__pgwire_at(uint64_t ns) { return (cis__pgwire_until){ns, NULL}; }
+/* A wait for a statement that ends at ns only. */
+static inline cis__pgwire_until cis__pgwire_at(uint64_t ns) {
+  return (cis__pgwire_until){ns, NULL, CIS__PGWIRE_STATEMENT};
+}
 
 /* Copies msg (libpq's: several lines with a trailing newline) into buf
  * (cap bytes) as one line: line breaks and tabs become spaces, trailing
@@ -173,13 +186,16 @@ cis__pgwire_outcome cis__pgwire_collect(PGconn *pg, int sent, cis__pgwire_until 
 cis__pgwire_outcome cis__pgwire_collect_pipeline(PGconn *pg, int sent, cis__pgwire_until until, int keep,
                                                  PGresult **out, cis__pgwire_report *rep);
 
-/* The spin budget of a wait for a result, in microseconds: how long
+/* The spin budget of a wait for results, in microseconds: how long
  * cis__pgwire_collect and cis__pgwire_collect_pipeline read what arrives
- * before they sleep in poll() (always within their deadline). Read once
- * per process from CIS_PG_SPIN_US by cis__pgwire_spin_parse. A spin that
- * runs out its budget while another task wanted its CPU turns spinning
- * off for the process's next 64 waits: with no CPU to spare, it would
- * hold the one the server needs. */
+ * before they sleep in poll() (always within their deadline), once per
+ * collect. Read once per process from CIS_PG_SPIN_US by
+ * cis__pgwire_spin_parse. A spin that runs out its budget turns spinning
+ * off for the process's next waits of its kind (until.kind): 1, then 2,
+ * 4, up to 64 while spins of that kind keep running out, none again once
+ * one takes its answers in time. A spin whose answers do not come holds a
+ * CPU the server may need for them (bench/NOTES.md, "A spin that backs
+ * off"). */
 unsigned cis__pgwire_spin_us(void);
 
 /* The budget CIS_PG_SPIN_US = s gives with ncpus CPUs online: 0 on one
@@ -190,9 +206,13 @@ unsigned cis__pgwire_spin_us(void);
 unsigned cis__pgwire_spin_parse(const char *s, long ncpus);
 
 /* Sets the budget for the rest of the process (capped at 1000 µs),
- * whatever CIS_PG_SPIN_US said, and turns spinning back on if contention
- * had turned it off: for tests. */
+ * whatever CIS_PG_SPIN_US said, and turns spinning back on for each kind
+ * where spins that ran out had turned it off: for tests. */
 void cis__pgwire_spin_set(unsigned us);
+
+/* How many of the next waits of kind k will sleep without a spin (for
+ * tests). */
+unsigned cis__pgwire_spin_skips(cis__pgwire_kind k);
 
 /* How long the latest spin was to last at most, in ns: the earlier of its
  * budget and its deadline, as it began (for tests: the wall clock of a

@@ -48,12 +48,18 @@ bool cis__db_conn_live(const cis__db_conn *c);
 cis__pgwire_outcome cis__db_conn_collect(cis__db_conn *c, int sent, bool pipeline, uint64_t until, PGresult **out,
                                          cis__pgwire_report *rep);
 
+/* cis__db_conn_collect for what ends with a COMMIT (CIS__PGWIRE_COMMIT:
+ * the spin before the wait learns how long commits take apart from
+ * statements). */
+cis__pgwire_outcome cis__db_conn_collect_commit(cis__db_conn *c, int sent, bool pipeline, uint64_t until,
+                                                PGresult **out, cis__pgwire_report *rep);
+
 /* The same in pipeline mode, where *out gets the first result of
  * command `keep` (0 the first sent since the last sync point) rather
  * than of the last: a statement among others sent with it, before and
- * after. */
-cis__pgwire_outcome cis__db_conn_collect_command(cis__db_conn *c, int sent, int keep, uint64_t until, PGresult **out,
-                                                 cis__pgwire_report *rep);
+ * after; kind says what the pipeline ends with. */
+cis__pgwire_outcome cis__db_conn_collect_command(cis__db_conn *c, int sent, int keep, cis__pgwire_kind kind,
+                                                 uint64_t until, PGresult **out, cis__pgwire_report *rep);
 
 /* Prepares statement i of family f (slots: f's, from cis__db_conn_stmts)
  * from sql, with n parameters of the given types (NULL: the server infers

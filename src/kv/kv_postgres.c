@@ -328,6 +328,15 @@ static cis_result pg_collect(pg_conn *c, int sent, PGresult **out, const char *w
   return pg_outcome(c, o, &rep, what);
 }
 
+/* pg_collect for a COMMIT sent alone (the wait's kind: pgwire.h). */
+static cis_result pg_collect_commit(pg_conn *c, PGresult **out) {
+  cis__pgwire_report rep;
+  atomic_fetch_add(&round_trips, 1);
+  cis__pgwire_outcome o =
+      cis__db_conn_collect_commit(c->base.db, cis__pq.sendQuery(PG(c), "COMMIT"), false, c->deadline_ns, out, &rep);
+  return pg_outcome(c, o, &rep, "commit");
+}
+
 /* Runs a simple (possibly multi-statement) query. */
 static cis_result pg_simple(pg_conn *c, const char *sql, PGresult **out, const char *what) {
   return pg_collect(c, cis__pq.sendQuery(PG(c), sql), out, what);
@@ -411,14 +420,16 @@ typedef struct pg_call {
 } pg_call;
 
 /* Sends the pipeline's sync point and reads every answer since the last
- * one (sent: whether every send succeeded), command keep's first result
- * to *out (-1: the last command's), then leaves pipeline mode. The first
+ * one (sent: whether every send succeeded; kind: what the pipeline ends
+ * with, pgwire.h), command keep's first result to *out (-1: the last
+ * command's), then leaves pipeline mode. The first
  * failure among them decides; when it is a statement's own (CIS_EKV),
  * *failed (when not NULL) says which command it was, else -1. */
-static cis_result pipe_sync(pg_conn *c, int sent, int keep, PGresult **out, int *failed, const char *what) {
+static cis_result pipe_sync(pg_conn *c, int sent, cis__pgwire_kind kind, int keep, PGresult **out, int *failed,
+                            const char *what) {
   cis__pgwire_report rep;
   atomic_fetch_add(&round_trips, 1);
-  cis__pgwire_outcome o = cis__db_conn_collect_command(c->base.db, sent, keep, c->deadline_ns, out, &rep);
+  cis__pgwire_outcome o = cis__db_conn_collect_command(c->base.db, sent, keep, kind, c->deadline_ns, out, &rep);
   c->queued = 0;
   /* After the sync point the pipeline is idle, or the session was
    * dropped, its transaction with it. A session still there answered:
@@ -441,7 +452,7 @@ static cis_result batch_once(pg_conn *c, const pg_call *calls, int n, bool unpin
    * first. */
   bool unprepared = false;
   for (int i = 0; i < n; i++) unprepared = unprepared || !c->prepared[calls[i].id];
-  if (unprepared && c->queued && (rc = pipe_sync(c, 1, -1, NULL, NULL, what)) != CIS_OK) return rc;
+  if (unprepared && c->queued && (rc = pipe_sync(c, 1, CIS__PGWIRE_STATEMENT, -1, NULL, NULL, what)) != CIS_OK) return rc;
   for (int i = 0; i < n && rc == CIS_OK; i++) rc = pg_prepare(c, calls[i].id, what);
   if (rc != CIS_OK) return rc;
   /* Every statement's answers are read before a method returns, but for
@@ -466,7 +477,7 @@ static cis_result batch_once(pg_conn *c, const pg_call *calls, int n, bool unpin
     c->begin_pending = false;
     return CIS_OK;
   }
-  return pipe_sync(c, sent, first + n - 1, out, NULL, what);
+  return pipe_sync(c, sent, CIS__PGWIRE_STATEMENT, first + n - 1, out, NULL, what);
 }
 
 /* Runs calls[0..n) inside the open transaction in one round trip, in
@@ -632,7 +643,7 @@ static cis_result queue_checks(pg_conn *c, const cis__kv_commit_check *check, in
   bool unprepared = !c->prepared[S_USAGE_CHECK] ||
                     (tenant && (!c->prepared[S_TENANT_LOCK] || !c->prepared[S_TENANT_CHECK]));
   if (unprepared && c->queued) {
-    cis_result rc = pipe_sync(c, 1, -1, NULL, NULL, "commit");
+    cis_result rc = pipe_sync(c, 1, CIS__PGWIRE_STATEMENT, -1, NULL, NULL, "commit");
     if (rc != CIS_OK) return rc;
   }
   *at = c->queued;
@@ -671,13 +682,13 @@ static cis_result pq_commit(cis_kv_conn *base) {
      * one that failed skips it (the pipeline aborts), leaving the
      * transaction open: rolled back below. */
     int keep = c->queued, failed = -1;
-    rc = pipe_sync(c, cis__pq.sendQueryParams(PG(c), "COMMIT", 0, NULL, NULL, NULL, NULL, 0), keep, &r, &failed,
-                   "commit");
+    rc = pipe_sync(c, cis__pq.sendQueryParams(PG(c), "COMMIT", 0, NULL, NULL, NULL, NULL, 0), CIS__PGWIRE_COMMIT,
+                   keep, &r, &failed, "commit");
     if (rc != CIS_OK && rc != CIS_ETIMEOUT && PG(c)) pg_simple(c, "ROLLBACK", NULL, "rollback");
     if (failed >= checks && failed < checks + nchecks)
       rc = pg_fail(c, CIS_EKVLIMIT, "commit", "the writes would leave a quota exceeded; nothing was applied");
   } else if (rc == CIS_OK) {
-    rc = pg_simple(c, "COMMIT", &r, "commit");
+    rc = pg_collect_commit(c, &r);
   }
   /* COMMIT of a transaction that failed earlier answers ROLLBACK. */
   if (rc == CIS_OK && strcmp(cis__pq.cmdStatus(r), "COMMIT") != 0)
@@ -698,7 +709,7 @@ static cis_result pq_rollback(cis_kv_conn *base) {
   c->in_txn = c->begin_pending = false;
   if (!sent) return CIS_OK;
   /* Deferred writes' answers first (a failure among them is moot now). */
-  if (c->queued && PG(c)) pipe_sync(c, 1, -1, NULL, NULL, "rollback");
+  if (c->queued && PG(c)) pipe_sync(c, 1, CIS__PGWIRE_STATEMENT, -1, NULL, NULL, "rollback");
   /* A dropped connection took its transaction with it. */
   if (!cis__db_conn_live(c->base.db)) {
     pg_drop(c);

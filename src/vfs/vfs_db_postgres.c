@@ -288,6 +288,13 @@ static int pg_collect(cis__vdb_conn *c, int sent, PGresult **out, const char *wh
   return pg_outcome(c, cis__db_conn_collect(c->conn, sent, pipe, c->deadline_ns, out, &rep), &rep, what);
 }
 
+/* pg_collect for what ends with a COMMIT (the wait's kind: pgwire.h). */
+static int pg_collect_commit(cis__vdb_conn *c, int sent, PGresult **out, const char *what) {
+  cis__pgwire_report rep;
+  bool pipe = pg_wait_begins(c);
+  return pg_outcome(c, cis__db_conn_collect_commit(c->conn, sent, pipe, c->deadline_ns, out, &rep), &rep, what);
+}
+
 static int pg_simple(cis__vdb_conn *c, const char *sql, PGresult **out, const char *what);
 
 /* Leaves pipeline mode (nothing may be waiting: after a collect). A
@@ -496,10 +503,10 @@ static int pq_commit(cis__vdb_conn *c) {
     /* With what waits in the pipeline: one round trip. A failure among
      * them skips the COMMIT, which the first failure then stands for. */
     err = pipe_tx(c, true, "commit");
-    if (!err) err = pg_collect(c, 1, &r, "commit");
+    if (!err) err = pg_collect_commit(c, 1, &r, "commit");
     pipe_leave(c);
   } else if (!err) {
-    err = pg_simple(c, "COMMIT", &r, "commit");
+    err = pg_collect_commit(c, cis__pq.sendQuery(PG(c), "COMMIT"), &r, "commit");
   }
   /* COMMIT of a transaction that failed earlier answers ROLLBACK. */
   if (!err && strcmp(cis__pq.cmdStatus(r), "COMMIT") != 0)
@@ -534,10 +541,11 @@ static int pq_flush(cis__vdb_conn *c) {
   if (c->in_txn) return pg_fail(c, EIO, "flush", "a transaction is open");
   int err = pg_ready(c, "flush");
   if (!err)
-    err = pg_simple(c,
-                    "BEGIN; SET LOCAL synchronous_commit = on; "
-                    "SELECT pg_logical_emit_message(true, 'cis-vfs', 'sync'); COMMIT",
-                    NULL, "flush");
+    err = pg_collect_commit(c,
+                            cis__pq.sendQuery(PG(c), "BEGIN; SET LOCAL synchronous_commit = on; "
+                                                     "SELECT pg_logical_emit_message(true, 'cis-vfs', 'sync'); "
+                                                     "COMMIT"),
+                            NULL, "flush");
   if (err) pg_abort(c);
   return err;
 }

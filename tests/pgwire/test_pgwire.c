@@ -12,8 +12,9 @@
  * reports that failure; connect's own outcomes; the spin before a wait
  * (CIS_PG_SPIN_US): the same outcomes with it on and off, a quick answer
  * taken without sleeping, a slow one still received by the sleep after
- * it, a deadline that bounds the spin too, spinning turned off when the
- * spin's CPU is contended, and the variable's parsing. The backends'
+ * it, a deadline that bounds the spin too, spinning turned off for a
+ * kind of wait whose spins run out (and on again once one takes its
+ * answers in time), and the variable's parsing. The backends'
  * mapping of these outcomes to their errors is tested by their own
  * suites on a real server (tests/kv, tests/vfsdb).
  */
@@ -23,7 +24,6 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -424,7 +424,7 @@ static void test_cancel_of_the_call_ends_the_wait(void **state) {
   pthread_t th;
   uint64_t t0 = cis__now_ns();
   assert_int_equal(pthread_create(&th, NULL, cancel_after, &c), 0);
-  cis__pgwire_until until = {cis__now_ns() + 30000000000ull, &c.call};
+  cis__pgwire_until until = {cis__now_ns() + 30000000000ull, &c.call, CIS__PGWIRE_STATEMENT};
   assert_int_equal(cis__pgwire_collect(pg, PQsendQuery(pg, "SELECT 1"), until, NULL, &rep), CIS__PGWIRE_CANCELLED);
   double took = took_ms(t0);
   pthread_join(th, NULL);
@@ -690,67 +690,84 @@ static void test_spin_within_the_deadline(void **state) {
   fake_stop(&f, pg);
 }
 
-/* Keeps a CPU busy until told to stop. */
-static void *busy_loop(void *arg) {
-  atomic_bool *stop = arg;
-  while (!atomic_load_explicit(stop, memory_order_relaxed)) {
-  }
-  return NULL;
+/* u as a wait for what ends with a COMMIT. */
+static cis__pgwire_until as_commit(cis__pgwire_until u) {
+  u.kind = CIS__PGWIRE_COMMIT;
+  return u;
 }
 
-/* A spin that runs out its budget while another task wants its CPU turns
- * spinning off for the waits after it: on a machine with no CPU to spare
- * it would hold the one the server needs. Here a busy thread shares the
- * spinning thread's CPU (both pinned to it), so the spin's yields give
- * the CPU away. What shows a wait did not spin: against a server that
- * never answers, a 200 µs deadline is met by a spin without sleeping, and
- * by a wait without a spin by sleeping in poll(). Each round turns
- * spinning back on first; a few may pass before one is seen contended. */
-static void test_spin_off_when_the_cpu_is_contended(void **state) {
-  (void)state;
-  static const char *const replies[] = {"H", NULL};
-  fake f;
+/* A wait of 200 µs on pg, which has a query out that will never be
+ * answered: a spin covers all of it without a sleep (it is planned to the
+ * deadline, which teaches nothing), a wait that does not spin sleeps in
+ * poll(). Returns whether it slept. */
+static bool short_wait_slept(PGconn *pg, cis__pgwire_kind kind) {
   cis__pgwire_report rep;
-  cpu_set_t was, one;
-  assert_int_equal(pthread_getaffinity_np(pthread_self(), sizeof was, &was), 0);
-  int cpu = sched_getcpu();
-  assert_true(cpu >= 0);
-  CPU_ZERO(&one);
-  CPU_SET(cpu, &one);
-  PGconn *pg = fake_start(&f, replies);
-  assert_int_equal(PQsendQuery(pg, "SELECT 1"), 1);
-  /* Without contention the probe spins: no sleep. */
-  cis__pgwire_spin_set(1000);
+  cis__pgwire_until u = in_us(200);
+  u.kind = kind;
   atomic_store(&polls, 0);
-  assert_int_equal(cis__pgwire_collect(pg, 1, in_us(200), NULL, &rep), CIS__PGWIRE_TIMEOUT);
-  unsigned quiet_polls = atomic_load(&polls);
+  assert_int_equal(cis__pgwire_collect(pg, 1, u, NULL, &rep), CIS__PGWIRE_TIMEOUT);
+  return atomic_load(&polls) > 0;
+}
 
-  atomic_bool stop = false;
-  pthread_t busy;
-  pthread_attr_t attr;
-  assert_int_equal(pthread_attr_init(&attr), 0);
-  assert_int_equal(pthread_attr_setaffinity_np(&attr, sizeof one, &one), 0);
-  assert_int_equal(pthread_create(&busy, &attr, busy_loop, &stop), 0);
-  pthread_attr_destroy(&attr);
-  assert_int_equal(pthread_setaffinity_np(pthread_self(), sizeof one, &one), 0);
-  int round = 0;
-  unsigned slept = 0;
-  for (; round < 20 && !slept; round++) {
-    cis__pgwire_spin_set(1000);
-    /* A whole spin of 1 ms, then a sleep to the 5 ms deadline. */
-    assert_int_equal(cis__pgwire_collect(pg, 1, in_ms(5), NULL, &rep), CIS__PGWIRE_TIMEOUT);
-    atomic_store(&polls, 0);
-    assert_int_equal(cis__pgwire_collect(pg, 1, in_us(200), NULL, &rep), CIS__PGWIRE_TIMEOUT);
-    slept = atomic_load(&polls);
+/* A spin that runs out its budget turns spinning off for the next waits
+ * of its kind, and only its kind: 1 wait, then 2, 4, up to 64 while the
+ * spins of that kind keep running out. One that takes its answers in
+ * time ends the back-off, so that the next run-out turns it off for one
+ * wait again. Against a server that never answers, a wait with a 5 ms
+ * deadline spins its whole 1 ms budget and runs out, whatever the load
+ * (the budget's end, not the deadline, stops it). */
+static void test_spin_backs_off_after_running_out(void **state) {
+  (void)state;
+  static const char *const never[] = {"H", NULL};
+  enum { QUICK = 40 };
+  const char *quick_replies[QUICK + 1];
+  for (size_t i = 0; i < QUICK; i++) quick_replies[i] = "CCOMMIT Z";
+  quick_replies[QUICK] = NULL;
+  fake f, q;
+  cis__pgwire_report rep;
+  PGconn *pg = fake_start(&f, never);
+  PGconn *quick = fake_start(&q, quick_replies);
+  assert_int_equal(PQsendQuery(pg, "SELECT 1"), 1);
+  cis__pgwire_spin_set(1000);
+  /* Nothing ran out yet: both kinds spin. */
+  assert_false(short_wait_slept(pg, CIS__PGWIRE_COMMIT));
+  assert_false(short_wait_slept(pg, CIS__PGWIRE_STATEMENT));
+  static const unsigned backoff[] = {1, 2, 4, 8, 16, 32, 64, 64};
+  for (size_t i = 0; i < sizeof backoff / sizeof *backoff; i++) {
+    assert_int_equal(cis__pgwire_collect(pg, 1, as_commit(in_ms(5)), NULL, &rep), CIS__PGWIRE_TIMEOUT);
+    if (cis__pgwire_spin_skips(CIS__PGWIRE_COMMIT) != backoff[i])
+      fail_msg("run-out %zu in a row: %u waits without a spin, want %u", i + 1,
+               cis__pgwire_spin_skips(CIS__PGWIRE_COMMIT), backoff[i]);
+    assert_int_equal(cis__pgwire_spin_skips(CIS__PGWIRE_STATEMENT), 0);
+    /* A statement still spins; each commit of the back-off sleeps. */
+    assert_false(short_wait_slept(pg, CIS__PGWIRE_STATEMENT));
+    for (unsigned k = 0; k < backoff[i]; k++)
+      if (!short_wait_slept(pg, CIS__PGWIRE_COMMIT)) fail_msg("commit wait %u of %u spun", k + 1, backoff[i]);
+    assert_int_equal(cis__pgwire_spin_skips(CIS__PGWIRE_COMMIT), 0);
   }
-  atomic_store(&stop, true);
-  pthread_join(busy, NULL);
-  assert_int_equal(pthread_setaffinity_np(pthread_self(), sizeof was, &was), 0);
-  print_message("without contention the probe slept %u times; with it, round %d slept %u\n",
-                quiet_polls, round, slept);
-  assert_int_equal(quiet_polls, 0);
-  if (!slept) fail_msg("20 spins that lost their CPU to a busy thread left spinning on");
-  cis__pgwire_spin_set(1000); /* spinning on again for the cases after this one */
+  /* A commit whose answer the spin takes (without a sleep; a loaded
+   * machine may keep the server's thread from answering within the spin,
+   * whose run-out then turns it off again: those waits are slept
+   * through) ends the back-off: the next run-out turns it off for one. */
+  int taken = -1;
+  for (int i = 0; i < QUICK && taken < 0; i++) {
+    while (cis__pgwire_spin_skips(CIS__PGWIRE_COMMIT)) short_wait_slept(pg, CIS__PGWIRE_COMMIT);
+    PGresult *r = NULL;
+    atomic_store(&polls, 0);
+    assert_int_equal(cis__pgwire_collect(quick, PQsendQuery(quick, "COMMIT"), as_commit(in_ms(5000)), &r, &rep),
+                     CIS__PGWIRE_DONE);
+    assert_non_null(r);
+    PQclear(r);
+    if (atomic_load(&polls) == 0) taken = i;
+  }
+  print_message("the first commit answer the spin took: %d\n", taken);
+  if (taken < 0) fail_msg("no commit answer of %d taken by a spin of 1000 us", QUICK);
+  assert_int_equal(cis__pgwire_collect(pg, 1, as_commit(in_ms(5)), NULL, &rep), CIS__PGWIRE_TIMEOUT);
+  assert_int_equal(cis__pgwire_spin_skips(CIS__PGWIRE_COMMIT), 1);
+  /* Turning the spin on again ends every back-off. */
+  cis__pgwire_spin_set(1000);
+  assert_int_equal(cis__pgwire_spin_skips(CIS__PGWIRE_COMMIT), 0);
+  fake_stop(&q, quick);
   fake_stop(&f, pg);
 }
 
@@ -797,7 +814,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_spin_takes_a_quick_answer),
       cmocka_unit_test(test_spin_then_sleep_for_a_slow_answer),
       cmocka_unit_test(test_spin_within_the_deadline),
-      cmocka_unit_test(test_spin_off_when_the_cpu_is_contended),
+      cmocka_unit_test(test_spin_backs_off_after_running_out),
       cmocka_unit_test(test_oneline),
   };
   /* --env-only: only what the variable was read as (test_pgwire_spin_env). */
