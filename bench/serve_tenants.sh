@@ -30,7 +30,12 @@
 # (tests/support/pg.sh, on 127.0.0.1, stopped at the end) instead of
 # SQLite files; with -n 2 (needs -P) two servers share it, the quiet
 # tenant calling the first and the noisy one the second, as two nodes
-# of a cluster would be used.
+# of a cluster would be used. With -R (needs -P, and root) that server's
+# processes run at real-time priority (SCHED_FIFO 1, from its start, so
+# every session's process inherits it), as a database on CPUs of its own
+# would: they never wait for a CPU behind the servers' threads or the
+# clients. What is left under the flood is then what the servers do to
+# each other, not what the database waits for on two shared CPUs.
 #
 # ROUNDS rounds alternate the scenarios; the figures are the medians of the
 # quiet tenant's p50 and p99 latency, and their ratio to `alone`; then the
@@ -41,7 +46,7 @@
 # is reported, not enforced), 1 when a run failed, 2 on a usage or build
 # error.
 #
-#   bench/serve_tenants.sh [-b BUILD_DIR] [-d SECONDS] [-r ROUNDS] [-q PAUSE_MS] [-N NICE] [-B] [-P] [-W] [-n NODES] [-s LIST]
+#   bench/serve_tenants.sh [-b BUILD_DIR] [-d SECONDS] [-r ROUNDS] [-q PAUSE_MS] [-N NICE] [-B] [-P] [-R] [-W] [-n NODES] [-s LIST]
 #
 #   -b BUILD_DIR  optimised build folder (default build-bench), configured
 #                 RelWithDebInfo when missing
@@ -52,6 +57,7 @@
 #                 counts their own CPU use against the server)
 #   -B            do not build: use the programs already in BUILD_DIR
 #   -P            registry and KV on PostgreSQL (default: SQLite)
+#   -R            PostgreSQL's processes at real-time priority (needs -P)
 #   -W            the quiet tenant writes other keys each call, 4,000 in
 #                 turn (new rows, then rewrites of rows other calls wrote: a
 #                 commit that changes the table; default: the same two keys
@@ -75,10 +81,11 @@ pg=0
 nodes=1
 pause=10
 nnice=19
+rt=0
 fresh=
 scenarios="alone churn flood holder"
 usage() { sed -n '2,/^set -u/{/^set -u/d;s/^# \{0,1\}//;p}' "$0"; }
-while getopts "b:d:r:q:N:BPWn:s:h" opt; do
+while getopts "b:d:r:q:N:BPRWn:s:h" opt; do
   case $opt in
     b) build=$OPTARG ;;
     d) secs=$OPTARG ;;
@@ -87,6 +94,7 @@ while getopts "b:d:r:q:N:BPWn:s:h" opt; do
     N) nnice=$OPTARG ;;
     B) nobuild=1 ;;
     P) pg=1 ;;
+    R) rt=1 ;;
     W) fresh=fresh ;;
     n) nodes=$OPTARG ;;
     s) scenarios="alone ${OPTARG//,/ }" ;;
@@ -104,6 +112,8 @@ case $pause$nnice in '' | *[!0-9]*) echo "serve_tenants.sh: -q and -N want numbe
 [ "$pause" -le 1000 ] || { echo "serve_tenants.sh: -q at most 1000" >&2; exit 2; }
 [ "$rounds" -le 20 ] || { echo "serve_tenants.sh: -r at most 20" >&2; exit 2; }
 [ "$secs" -le 120 ] || { echo "serve_tenants.sh: -d at most 120" >&2; exit 2; }
+[ $rt = 0 ] || [ $pg = 1 ] || { echo "serve_tenants.sh: -R needs -P" >&2; exit 2; }
+[ $rt = 0 ] || command -v chrt >/dev/null || { echo "serve_tenants.sh: -R needs chrt (util-linux)" >&2; exit 2; }
 case $nodes in 1) ;; 2) [ $pg = 1 ] || { echo "serve_tenants.sh: -n 2 needs -P" >&2; exit 2; } ;;
   *) echo "serve_tenants.sh: -n is 1 or 2" >&2; exit 2 ;; esac
 for sc in $scenarios; do
@@ -146,6 +156,14 @@ if [ $pg = 1 ]; then
     { echo "serve_tenants.sh: PostgreSQL did not start:" >&2; cat "$tmp/pg.log" >&2; exit 1; }
   export CIS_KV="postgres:$(cat "$pgdir/connstr")" CIS_REGISTRY="postgres:$(cat "$pgdir/connstr")"
   store=postgres
+  if [ $rt = 1 ]; then
+    # The postmaster and the processes it started; those it starts later
+    # inherit the policy.
+    for p in $(head -n 1 "$pgdir/data/postmaster.pid") $(pgrep -P "$(head -n 1 "$pgdir/data/postmaster.pid")"); do
+      chrt -f -p 1 "$p" || { echo "serve_tenants.sh: -R: chrt failed (root is needed)" >&2; exit 2; }
+    done
+    store="postgres at SCHED_FIFO"
+  fi
 fi
 # skill DIR NAME WAT EXTRA: a skill folder from a .wat file.
 skill() {
