@@ -690,6 +690,17 @@ static cis_result bk_rollback(cis_kv *kv, cis_kv_conn *c) {
   return rc;
 }
 
+/* Rolls back c's open backend transaction after the failure rc and
+ * returns the error to report: rc, or CIS_EKVDOWN when the rollback found
+ * the connection dead. A rollback that failed in any way may have left
+ * the transaction open, so *drop is set: c is closed, never pooled again
+ * (pool_put with CIS_EKVDOWN). */
+static cis_result rollback_after(cis_kv *kv, cis_kv_conn *c, cis_result rc, bool *drop) {
+  cis_result rb = bk_rollback(kv, c);
+  if (rb != CIS_OK) *drop = true;
+  return rb == CIS_EKVDOWN ? CIS_EKVDOWN : rc;
+}
+
 static void ns_release(cis_kv_txn *t);
 
 /* Drops the pending writes; a pinned backend transaction is rolled back
@@ -1346,8 +1357,9 @@ static cis_result pin_lock(cis_kv_txn *t) {
   rc = bk_enter(kv, t, c, "lock");
   if (rc == CIS_OK) rc = bk_leave(kv, c, kv->m.lock(c, &t->ns), "lock");
   if (rc != CIS_OK) {
-    cis_result rb = bk_rollback(kv, c);
-    pool_put(kv, c, rb == CIS_OK ? rc : CIS_EKVDOWN);
+    bool drop = false;
+    rc = rollback_after(kv, c, rc, &drop);
+    pool_put(kv, c, drop ? CIS_EKVDOWN : rc);
     return rc;
   }
   pthread_mutex_lock(&kv->lock);
@@ -1744,7 +1756,7 @@ static void hint_grow(cis_kv *kv, const cis_kv_ns *ns, int64_t dk, int64_t db) {
  * the backend's COMMIT (checks_in_commit); a refusal with sizes unknown
  * or from the backend's check is made again on exact figures, read
  * here. */
-static cis_result apply(cis_kv_txn *t, cis_kv_conn *c, bool *reached_commit) {
+static cis_result apply(cis_kv_txn *t, cis_kv_conn *c, bool *reached_commit, bool *drop) {
   cis_kv *kv = t->kv;
   cis_result rc = CIS_OK;
   /* A pinned transaction cannot start again: it reads here, for the
@@ -1808,7 +1820,10 @@ again:
       open = false;
       u_at = tu_at = 0;
       cis_result rb = bk_rollback(kv, c);
-      if (rb != CIS_OK) return kv_fail(kv, rb, "kv (%s): the rollback before sizing the writes failed", kv->m.name);
+      if (rb != CIS_OK) {
+        *drop = true; /* the transaction may still be open on it */
+        return kv_fail(kv, rb, "kv (%s): the rollback before sizing the writes failed", kv->m.name);
+      }
       rc = CIS_OK;
       CIS_TRY(resolve_bases(t, &c));
       goto again;
@@ -1840,7 +1855,7 @@ again:
 
 fail:
   /* Keep the first error: a rollback on a dead connection fails too. */
-  if (open && bk_rollback(kv, c) == CIS_EKVDOWN) rc = CIS_EKVDOWN;
+  if (open) rc = rollback_after(kv, c, rc, drop);
   if (check) check->on = false;
   return rc;
 }
@@ -1852,7 +1867,7 @@ cis_result cis_kv_commit(cis_kv_txn *t) {
   cis_result rc = CIS_OK;
   if (!t) return kv_fail(t ? t->kv : NULL, CIS_EINVAL, "kv: NULL transaction");
   cis_kv *kv = t->kv;
-  bool reached = false;
+  bool reached = false, drop = false;
   /* Members wrote their work before (a scope's end); one still in goes
    * now, before the COMMIT ends what it borrows. */
   cis__db_txn_end(t->shared);
@@ -1872,17 +1887,18 @@ cis_result cis_kv_commit(cis_kv_txn *t) {
                    cis_strerror(t->pin_rc));
       if (bk_rollback(kv, c) != CIS_OK) rc = CIS_EKVDOWN;
     } else {
-      rc = apply(t, c, &reached);
+      rc = apply(t, c, &reached, &drop);
     }
     t->pin = NULL;
-    unpin(kv, c, rc);
+    unpin(kv, c, drop ? CIS_EKVDOWN : rc);
   } else {
     for (int attempt = 0; t->np > 0; attempt++) {
       cis_kv_conn *c = NULL;
       rc = pool_get(kv, t, &c);
       if (rc != CIS_OK) break;
-      rc = apply(t, c, &reached);
-      pool_put(kv, c, rc);
+      drop = false;
+      rc = apply(t, c, &reached, &drop);
+      pool_put(kv, c, drop ? CIS_EKVDOWN : rc);
       if (rc != CIS_EKVDOWN || reached || attempt == 1) break;
     }
   }
@@ -1978,7 +1994,7 @@ cis_result cis_kv_namespace_drop(cis_kv *kv, const cis_principal *who, uint64_t 
   cis_result rc = CIS_OK;
   cis_kv_txn *t = NULL;
   cis_kv_conn *c = NULL;
-  bool open = false;
+  bool open = false, drop = false;
   uint64_t n = 0;
   bool left = false;
   if (keys) *keys = 0;
@@ -2006,8 +2022,8 @@ cis_result cis_kv_namespace_drop(cis_kv *kv, const cis_principal *who, uint64_t 
   if (more) *more = left;
 fail:
   /* Keep the first error: a rollback on a dead connection fails too. */
-  if (open && bk_rollback(kv, c) == CIS_EKVDOWN) rc = CIS_EKVDOWN;
-  if (c) pool_put(kv, c, rc);
+  if (open) rc = rollback_after(kv, c, rc, &drop);
+  if (c) pool_put(kv, c, drop ? CIS_EKVDOWN : rc);
   if (t) {
     ns_release(t);
     txn_free(t);

@@ -87,21 +87,38 @@ static struct {
   unsigned get_sleep_ms;      /* sleep in every get (holds a connection) */
   volatile int sleeping;      /* gets now asleep */
   int release;                /* set: sleeping gets return now (atomic) */
+  cis_result set_rc;          /* when not CIS_OK: the next set fails so, doing nothing */
+  cis_result drop_rc;         /* the same for the next drop */
+  cis_result rollback_rc;     /* when not CIS_OK: the next rollback rolls back, then reports this */
+  int closes;                 /* connections closed */
 } shim;
+
+/* A failure the shim makes up, worded as a backend words its own. */
+static cis_result shim_fail(cis_kv_conn *c, cis_result code, const char *what) {
+  snprintf(c->errmsg, sizeof c->errmsg, "%s", what);
+  return code;
+}
 
 static cis_result shim_open(const cis_kv_methods *m, const char *arg, uint64_t ms,
                             cis_kv_conn **out) {
   (void)m;
   return shim.base->open(shim.base, arg, ms, out);
 }
-static void shim_close(cis_kv_conn *c) { shim.base->close(c); }
+static void shim_close(cis_kv_conn *c) {
+  shim.closes++;
+  shim.base->close(c);
+}
 static cis_result shim_begin(cis_kv_conn *c) { return shim.base->begin(c); }
 static cis_result shim_commit(cis_kv_conn *c) {
   cis_result rc = shim.base->commit(c);
   if (rc == CIS_OK && shim.act_after_commit && shim.action) shim.action();
   return rc;
 }
-static cis_result shim_rollback(cis_kv_conn *c) { return shim.base->rollback(c); }
+static cis_result shim_rollback(cis_kv_conn *c) {
+  cis_result rc = shim.base->rollback(c), fake = shim.rollback_rc;
+  shim.rollback_rc = CIS_OK;
+  return fake != CIS_OK ? fake : rc;
+}
 static cis_result shim_get(cis_kv_conn *c, const cis_kv_ns *ns, const void *k, size_t kl,
                            void **v, size_t *vl) {
   unsigned sleep_ms = shim.get_sleep_ms; /* read before the test may reset it */
@@ -124,6 +141,9 @@ static cis_result shim_set(cis_kv_conn *c, const cis_kv_ns *ns, const void *k, s
                            const void *v, size_t vl) {
   shim.sets++;
   if (shim.act_at_set && shim.sets == shim.act_at_set && shim.action) shim.action();
+  cis_result fake = shim.set_rc;
+  shim.set_rc = CIS_OK;
+  if (fake != CIS_OK) return shim_fail(c, fake, "shim: the set failed");
   return shim.base->set(c, ns, k, kl, v, vl);
 }
 static cis_result shim_del(cis_kv_conn *c, const cis_kv_ns *ns, const void *k, size_t kl) {
@@ -147,6 +167,9 @@ static cis_result shim_namespaces(cis_kv_conn *c, const cis_kv_ns *ns, const voi
   return shim.base->namespaces(c, ns, a, al, lim, fn, ctx);
 }
 static cis_result shim_drop(cis_kv_conn *c, const cis_kv_ns *ns, size_t lim, uint64_t *k, bool *more) {
+  cis_result fake = shim.drop_rc;
+  shim.drop_rc = CIS_OK;
+  if (fake != CIS_OK) return shim_fail(c, fake, "shim: the drop failed");
   return shim.base->drop(c, ns, lim, k, more);
 }
 
@@ -3402,6 +3425,70 @@ static void test_round_trips_of_a_call(void **state) {
   cis_kv_close(kv);
 }
 
+/* A rollback that fails, with any error, may leave the backend
+ * transaction open on its connection: the store closes that connection
+ * rather than pool it, and reports the first failure (an embedder's
+ * backend, whose rollback can be made to fail). After each failure the
+ * store works on, and nothing of the failed call was applied. */
+static void test_failed_rollback_closes_its_connection(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "rbfail", "s");
+  cis_kv *kv = open_kv();
+  cis_kv_txn *t;
+  put(kv, who, "a", "1");
+
+  /* A commit's write fails, then its rollback. */
+  int closes = shim.closes;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_set(t, "x", 1, "1", 1));
+  shim.set_rc = CIS_EKV;
+  shim.rollback_rc = CIS_EKV;
+  ERR(CIS_EKV, cis_kv_commit(t));
+  MSG_HAS("the set failed");
+  assert_int_equal(shim.closes, closes + 1);
+  expect_gone(kv, who, "x");
+
+  /* The rollback before a refused commit's writes are sized (a new
+   * key counted as new while another call filled the namespace). */
+  closes = shim.closes;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  cis_kv_txn_set_quota(t, 2, 0);
+  OK(cis_kv_set(t, "d", 1, "1", 1));
+  put(kv, who, "b", "1"); /* a, b and d: above 2 */
+  shim.rollback_rc = CIS_EKV;
+  ERR(CIS_EKV, cis_kv_commit(t));
+  MSG_HAS("the rollback before sizing the writes failed");
+  assert_int_equal(shim.closes, closes + 1);
+  expect_gone(kv, who, "d");
+
+  /* A namespace's drop fails, then its rollback. */
+  closes = shim.closes;
+  shim.drop_rc = CIS_EKV;
+  shim.rollback_rc = CIS_EKV;
+  uint64_t dropped = 9;
+  bool more = true;
+  ERR(CIS_EKV, cis_kv_namespace_drop(kv, who, LONG_MS, 0, &dropped, &more));
+  MSG_HAS("the drop failed");
+  assert_int_equal(shim.closes, closes + 1);
+  assert_int_equal(dropped, 0);
+  expect_kv(kv, who, "a", "1");
+
+  /* A rollback that finds the connection gone: nothing was applied, so
+   * the commit goes again on a new connection, and applies. */
+  closes = shim.closes;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_set(t, "y", 1, "1", 1));
+  shim.set_rc = CIS_EKV;
+  shim.rollback_rc = CIS_EKVDOWN;
+  OK(cis_kv_commit(t));
+  assert_int_equal(shim.closes, closes + 1);
+  expect_kv(kv, who, "y", "1");
+  put(kv, who, "c", "3");
+  expect_kv(kv, who, "c", "3");
+  cis_kv_close(kv);
+}
+
 /* ------------------------------------------------------------------ main */
 
 /* Sets g.spec from the connection string the harness wrote. */
@@ -3479,6 +3566,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_open_fails_with_message_in_connection),
       cmocka_unit_test(test_open_fails_without_connection),
       cmocka_unit_test(test_open_refuses_old_method_table),
+      cmocka_unit_test(test_failed_rollback_closes_its_connection),
   };
   const struct CMUnitTest sqlite_only[] = {
       cmocka_unit_test(test_sqlite_unusable_files),
