@@ -3363,6 +3363,20 @@ static void test_deferred_write_refused(void **state) {
   expect_gone(kv, who, "n");
   put(kv, who, "c", "3");
   expect_kv(kv, who, "c", "3");
+  /* The first commit that grows on a new connection prepares its quota
+   * checks first, which sends the deferred writes: the refusal comes
+   * there, the transaction is rolled back, and the one connection serves
+   * the next call. */
+  cis_kv *one = open_with(NULL, 1, NULL);
+  OK(cis_kv_begin(one, who, LONG_MS, &t));
+  OK(cis_kv_set(t, "d", 1, "y", 1));
+  OK(cis_kv_set(t, "x", 1, "boom", 4));
+  ERR(CIS_EKV, cis_kv_commit(t));
+  assert_non_null(strstr(cis_kv_errmsg(one), "refused by the test"));
+  expect_gone(one, who, "d");
+  put(one, who, "e", "1");
+  expect_kv(one, who, "e", "1");
+  cis_kv_close(one);
   assert_int_equal(schema_sql(NULL, pg, "DROP TRIGGER cis_test_refuse ON cis_kv"), 0);
   PQfinish(pg);
   cis_kv_close(kv);
