@@ -239,6 +239,10 @@ static uint64_t thread_cpu_ns(void) {
  * guest's loop would need to see it) and within QUOTA_SLICE_NS of a
  * cancel; a quota lifted meanwhile ends it too. The first check under a
  * quota only starts the measure, and its grace (QUOTA_GRACE_NS). */
+static atomic_uint_fast64_t quota_pauses; /* pauses that slept, in the process */
+
+uint64_t cis__exec_quota_pauses(void) { return atomic_load_explicit(&quota_pauses, memory_order_relaxed); }
+
 static cis_result quota_pause(cis__exec *ex, unsigned q) {
   exec_rt *x = (exec_rt *)ex;
   uint64_t cpu = thread_cpu_ns();
@@ -258,6 +262,7 @@ static cis_result quota_pause(cis__exec *ex, unsigned q) {
   uint64_t now = cis__now_ns(), until = now + pause;
   if (ex->deadline_ns != UINT64_MAX && until > ex->deadline_ns) until = ex->deadline_ns;
   cis_result rc = CIS_OK;
+  if (now < until) atomic_fetch_add_explicit(&quota_pauses, 1, memory_order_relaxed);
   while (now < until) {
     uint64_t s = until - now < QUOTA_SLICE_NS ? until - now : QUOTA_SLICE_NS;
     struct timespec ts = {(time_t)(s / 1000000000ull), (long)(s % 1000000000ull)};

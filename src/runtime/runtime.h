@@ -417,6 +417,12 @@ cis_result cis__exec_value_stack(cis__exec *ex);
  * CIS_ETIMEOUT. */
 cis_result cis__exec_check(cis__exec *ex);
 
+/* How many times calls of this process paused under their CPU quota
+ * (cis_instance_quota), so far: for tests, which cannot tell a pause from
+ * the thread's other sleeps (a lock, a page fault's wait) by its context
+ * switches. */
+uint64_t cis__exec_quota_pauses(void);
+
 /* Native stack addresses below this trap (CIS_TRAP_STACK) in the call
  * ex: for engines whose code recurses on the native stack (src/aot/);
  * 0 when there is no limit. */
