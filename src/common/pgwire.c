@@ -167,9 +167,10 @@ static cis__pgwire_outcome collected(PGconn *pg, cis__pgwire_report *rep) {
  * (bench/NOTES.md). So each spin that runs out turns spinning off for the
  * next waits of its kind, twice as many after each one in a row (up to
  * SPIN_SKIP_MAX), and a spin that takes its answers in time turns the
- * back-off off. A kind's waits alike (a COMMIT's flush, a statement's
- * round trip) learn apart, so that commits that take long on a loaded
- * server do not stop the spin that catches its quick reads. */
+ * back-off off. Each kind of wait (a COMMIT's, which waits for the
+ * server's log flush; a statement's) learns on its own, so that commits
+ * that take long on a loaded server do not stop the spin that catches
+ * its quick reads. */
 
 /* The budget when CIS_PG_SPIN_US does not give one (bench/NOTES.md,
  * "PostgreSQL: waiting for a result without sleeping"), and the most it
