@@ -3396,23 +3396,13 @@ static void test_round_trips_of_a_call(void **state) {
   cis_kv *kv = open_with(NULL, 1, NULL); /* one connection: prepared once */
   cis_kv_txn *t;
   int64_t v;
-  unsigned spin = cis__pgwire_spin_us();
   for (int round = 0; round < 2; round++) {
-    /* A spin of 1 µs runs out on every wait for an answer, which then
-     * turns spinning off for the next wait of its kind: the warm call's
-     * one wait is a commit's (pgwire.h). */
-    if (round == 1) cis__pgwire_spin_set(1);
     uint64_t a = cis__kv_pg_round_trips();
     OK(cis_kv_begin(kv, who, LONG_MS, &t));
     OK(cis_kv_set(t, "k1", 2, round ? "c" : "a", 1));
     OK(cis_kv_set(t, "k2", 2, round ? "d" : "b", 1));
     OK(cis_kv_commit(t));
     uint64_t pair = cis__kv_pg_round_trips() - a;
-    if (round == 1) {
-      assert_int_equal(cis__pgwire_spin_skips(CIS__PGWIRE_COMMIT), 1);
-      assert_int_equal(cis__pgwire_spin_skips(CIS__PGWIRE_STATEMENT), 0);
-      cis__pgwire_spin_set(spin);
-    }
     a = cis__kv_pg_round_trips();
     OK(cis_kv_begin(kv, who, LONG_MS, &t));
     OK(cis_kv_set(t, "k3", 2, round ? "f" : "e", 1));
@@ -3434,6 +3424,22 @@ static void test_round_trips_of_a_call(void **state) {
       if (inc != 3) fail_msg("a call of one increment took %llu round trips, want 3", (unsigned long long)inc);
     }
   }
+  /* That one wait is a commit's (pgwire.h): a spin of 1 µs runs out on
+   * it, which turns spinning off for the next wait of the commits' kind
+   * and not of the statements'. (An answer already in when the spin
+   * begins, after a stall of the client, teaches nothing: tried again.) */
+  unsigned spin = cis__pgwire_spin_us();
+  bool seen = false;
+  for (int i = 0; i < 20 && !seen; i++) {
+    cis__pgwire_spin_set(1);
+    OK(cis_kv_begin(kv, who, LONG_MS, &t));
+    OK(cis_kv_set(t, "k3", 2, "g", 1));
+    OK(cis_kv_commit(t));
+    assert_int_equal(cis__pgwire_spin_skips(CIS__PGWIRE_STATEMENT), 0);
+    seen = cis__pgwire_spin_skips(CIS__PGWIRE_COMMIT) == 1;
+  }
+  cis__pgwire_spin_set(spin);
+  if (!seen) fail_msg("20 warm commits with a spin of 1 us never turned the commits' spin off");
   expect_kv(kv, who, "k2", "d");
   expect_kv(kv, who, "n", "2");
   cis_kv_close(kv);

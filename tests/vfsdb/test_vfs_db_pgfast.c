@@ -150,23 +150,33 @@ static void test_pg_small_file_create_write_close_is_one_round_trip(void **state
   mnt m;
   warm(&m, "create-one-trip");
   uint64_t a = cis__vfs_db_round_trips(m.fs);
-  /* A spin of 1 µs runs out on every wait for an answer, which then
-   * turns spinning off for the next wait of its kind: the one wait is a
-   * commit's (pgwire.h). */
-  unsigned spin = cis__pgwire_spin_us();
-  cis__pgwire_spin_set(1);
   cis_vfs_file *f = create(&m, "d/f");
   assert_int_equal(cis__vfs_db_round_trips(m.fs) - a, 0);
   write_str(f, "created");
   cis_vfs_close(f);
   uint64_t trips = cis__vfs_db_round_trips(m.fs) - a;
-  unsigned commit_skips = cis__pgwire_spin_skips(CIS__PGWIRE_COMMIT);
-  unsigned statement_skips = cis__pgwire_spin_skips(CIS__PGWIRE_STATEMENT);
-  cis__pgwire_spin_set(spin);
   if (trips != 1)
     fail_msg("create + write + close took %llu round trips, want 1", (unsigned long long)trips);
-  assert_int_equal(commit_skips, 1);
-  assert_int_equal(statement_skips, 0);
+  /* That one wait is a commit's (pgwire.h): a spin of 1 µs runs out on
+   * it, which turns spinning off for the next wait of the commits' kind
+   * and not of the statements'. (An answer already in when the spin
+   * begins, after a stall of the client, teaches nothing: tried again.) */
+  unsigned spin = cis__pgwire_spin_us();
+  bool seen = false;
+  for (int i = 0; i < 20 && !seen; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "d/g%d", i);
+    cis__pgwire_spin_set(1);
+    a = cis__vfs_db_round_trips(m.fs);
+    f = create(&m, name);
+    write_str(f, "created");
+    cis_vfs_close(f);
+    assert_int_equal(cis__vfs_db_round_trips(m.fs) - a, 1);
+    assert_int_equal(cis__pgwire_spin_skips(CIS__PGWIRE_STATEMENT), 0);
+    seen = cis__pgwire_spin_skips(CIS__PGWIRE_COMMIT) == 1;
+  }
+  cis__pgwire_spin_set(spin);
+  if (!seen) fail_msg("20 small files' commits with a spin of 1 us never turned the commits' spin off");
   expect_str(&m, "d/f", "created");
   mnt_close(&m);
 }
