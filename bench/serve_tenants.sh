@@ -113,7 +113,8 @@ case $pause$nnice in '' | *[!0-9]*) echo "serve_tenants.sh: -q and -N want numbe
 [ "$rounds" -le 20 ] || { echo "serve_tenants.sh: -r at most 20" >&2; exit 2; }
 [ "$secs" -le 120 ] || { echo "serve_tenants.sh: -d at most 120" >&2; exit 2; }
 [ $rt = 0 ] || [ $pg = 1 ] || { echo "serve_tenants.sh: -R needs -P" >&2; exit 2; }
-[ $rt = 0 ] || command -v chrt >/dev/null || { echo "serve_tenants.sh: -R needs chrt (util-linux)" >&2; exit 2; }
+[ $rt = 0 ] || { command -v chrt && command -v pgrep; } >/dev/null ||
+  { echo "serve_tenants.sh: -R needs chrt (util-linux) and pgrep (procps)" >&2; exit 2; }
 case $nodes in 1) ;; 2) [ $pg = 1 ] || { echo "serve_tenants.sh: -n 2 needs -P" >&2; exit 2; } ;;
   *) echo "serve_tenants.sh: -n is 1 or 2" >&2; exit 2 ;; esac
 for sc in $scenarios; do
@@ -159,7 +160,8 @@ if [ $pg = 1 ]; then
   if [ $rt = 1 ]; then
     # The postmaster and the processes it started; those it starts later
     # inherit the policy.
-    for p in $(head -n 1 "$pgdir/data/postmaster.pid") $(pgrep -P "$(head -n 1 "$pgdir/data/postmaster.pid")"); do
+    pm=$(head -n 1 "$pgdir/data/postmaster.pid")
+    for p in $pm $(pgrep -P "$pm"); do
       chrt -f -p 1 "$p" || { echo "serve_tenants.sh: -R: chrt failed (root is needed)" >&2; exit 2; }
     done
     store="postgres at SCHED_FIFO"

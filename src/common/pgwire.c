@@ -236,13 +236,12 @@ void cis__pgwire_spin_set(unsigned us) {
   }
 }
 
-static spin_kind *kind_of(cis__pgwire_until until) {
-  return &spin_kinds[(unsigned)until.kind < CIS__PGWIRE_KINDS ? until.kind : CIS__PGWIRE_STATEMENT];
+static spin_kind *kind_of(cis__pgwire_kind k) {
+  return &spin_kinds[(unsigned)k < CIS__PGWIRE_KINDS ? k : CIS__PGWIRE_STATEMENT];
 }
 
 unsigned cis__pgwire_spin_skips(cis__pgwire_kind k) {
-  spin_kind *s = kind_of((cis__pgwire_until){0, NULL, k});
-  return atomic_load_explicit(&s->skip, memory_order_relaxed);
+  return atomic_load_explicit(&kind_of(k)->skip, memory_order_relaxed);
 }
 
 /* One collect's spin: decided at its first wait, over by the time its
@@ -259,7 +258,7 @@ static void spin_decide(spin_window *w, cis__pgwire_until end) {
   w->state = SPIN_OFF;
   uint64_t budget_ns = (uint64_t)cis__pgwire_spin_us() * 1000u;
   if (budget_ns == 0) return;
-  spin_kind *k = kind_of(end);
+  spin_kind *k = kind_of(end.kind);
   unsigned skip = atomic_load_explicit(&k->skip, memory_order_relaxed);
   if (skip && atomic_compare_exchange_strong_explicit(&k->skip, &skip, skip - 1, memory_order_relaxed,
                                                       memory_order_relaxed))
@@ -278,7 +277,7 @@ static void spin_decide(spin_window *w, cis__pgwire_until end) {
  * collect timed out), nor does a collect that did not spin. */
 static void spin_learn(const spin_window *w, cis__pgwire_until end) {
   if (w->state == SPIN_UNDECIDED || (w->state == SPIN_OFF && !w->ran_out)) return;
-  spin_kind *k = kind_of(end);
+  spin_kind *k = kind_of(end.kind);
   if (!w->ran_out) {
     if (atomic_load_explicit(&k->backoff, memory_order_relaxed))
       atomic_store_explicit(&k->backoff, 0, memory_order_relaxed);
