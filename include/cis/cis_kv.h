@@ -100,8 +100,12 @@
  *   by the time left (SQLite's busy timeout and progress handler;
  *   PostgreSQL's connect and query waits, with a cancel request when time
  *   runs out) and by op_timeout_ms. Past the deadline every call returns
- *   CIS_ETIMEOUT; a commit that times out has applied nothing, unless the
- *   time ran out during the backend's final COMMIT (see CIS_EKVDOWN below).
+ *   CIS_ETIMEOUT; a commit that times out has applied nothing. On
+ *   PostgreSQL, whose COMMIT is at the server when the time runs out, the
+ *   commit cancels it and waits up to one second more for the server's
+ *   answer: CIS_ETIMEOUT (CIS_ECANCELED for a cancelled call) once the
+ *   server stopped it, CIS_OK when the COMMIT got in first, CIS_EKVDOWN
+ *   when no answer came (see below).
  *
  * Errors
  *   CIS_EINVAL      NULL or malformed arguments, empty key, unknown backend
@@ -119,7 +123,8 @@
  *                   database file cannot be opened or written, disk full.
  *                   The store stays usable and reconnects on a later call.
  *                   A commit that fails with it applied nothing or, when
- *                   the connection was lost during the final COMMIT,
+ *                   the connection was lost during the final COMMIT (or
+ *                   the server did not answer its cancel at the deadline),
  *                   everything: never a part.
  *   CIS_EKV         any other backend failure (corrupt database file, a
  *                   SQL error, a broken user backend)

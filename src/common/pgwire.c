@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* How often a wait that serves a call looks at its cancel. */
 #define CANCEL_POLL_MS 25
@@ -74,6 +75,7 @@ static void report_init(cis__pgwire_report *rep) {
   rep->sqlclass = CIS__PGWIRE_SQL_NONE;
   rep->sqlmsg[0] = '\0';
   rep->sqlcmd = -1;
+  rep->settled = false;
 }
 
 /* Loads libpq (once). NOLIB with the loader's message when it cannot. */
@@ -408,6 +410,51 @@ static cis__pgwire_outcome push(PGconn *pg, cis__pgwire_until until, cis__pgwire
   }
 }
 
+/* ------------------------------------------- a COMMIT that ends early
+ *
+ * A wait for what ends with a COMMIT that runs out of time, or whose call
+ * is cancelled, cancels the statement and waits for the answers a while
+ * more (cis__pgwire_until, pgwire.h): a dropped connection would not stop
+ * a server that already holds the COMMIT and runs it once the statement
+ * before it gets its lock. */
+
+/* Whether a collect whose wait ended with o goes on settling: one that
+ * settles, the first time. Sends the cancel request, and moves *until to the
+ * settle's end, no longer bounded by the call. *late keeps o. */
+static bool settle_start(PGconn *pg, cis__pgwire_outcome o, cis__pgwire_until *until, cis__pgwire_outcome *late) {
+  if (!until->settle || *late != CIS__PGWIRE_DONE ||
+      (o != CIS__PGWIRE_TIMEOUT && o != CIS__PGWIRE_CANCELLED))
+    return false;
+  *late = o;
+  cis__pgwire_cancel_async(pg); /* failing to start, the statement_timeout a caller set still ends it */
+  until->ns = cis__now_ns() + (uint64_t)CIS__PGWIRE_SETTLE_MS * 1000000u;
+  until->call = NULL;
+  return true;
+}
+
+/* What a settled collect came to, o being how its settle ended. */
+static cis__pgwire_outcome settle_end(cis__pgwire_outcome o, cis__pgwire_outcome late, cis__pgwire_report *rep) {
+  if (late == CIS__PGWIRE_DONE) return o;
+  rep->settled = true;
+  switch (o) {
+  case CIS__PGWIRE_DONE:
+    rep->outcome = o; /* committed before the cancel came */
+    return o;
+  case CIS__PGWIRE_FAILED:
+    /* Stopped (the cancel's 57014), or failed on its own before: either
+     * way nothing applied, and a failure of its own keeps its words. */
+    return rep->sqlclass == CIS__PGWIRE_SQL_CANCELLED ? note(rep, late, NULL, NULL) : o;
+  case CIS__PGWIRE_TIMEOUT:
+    note(rep, CIS__PGWIRE_LOST, NULL, NULL);
+    snprintf(rep->msg, sizeof rep->msg,
+             "no answer within %d ms of the cancel sent when its time ran out: whether it committed is not known",
+             CIS__PGWIRE_SETTLE_MS);
+    return CIS__PGWIRE_LOST;
+  default:
+    return o; /* lost meanwhile: not known either */
+  }
+}
+
 cis__pgwire_outcome cis__pgwire_collect(PGconn *pg, int sent, cis__pgwire_until until, PGresult **out,
                                         cis__pgwire_report *rep) {
   cis__pgwire_outcome o;
@@ -415,14 +462,19 @@ cis__pgwire_outcome cis__pgwire_collect(PGconn *pg, int sent, cis__pgwire_until 
   report_init(rep);
   if (pq_load(rep) != CIS__PGWIRE_DONE) return rep->outcome;
   if (!sent) return note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
-  if ((o = push(pg, until, rep)) != CIS__PGWIRE_DONE) return o;
+  cis__pgwire_outcome late = CIS__PGWIRE_DONE; /* how a COMMIT's wait ended before it settled */
+  while ((o = push(pg, until, rep)) != CIS__PGWIRE_DONE)
+    if (!settle_start(pg, o, &until, &late)) return settle_end(o, late, rep);
   /* Every result until libpq has none left. A wait reports into a report
    * of its own: the first failure lives in rep, and a wait that succeeds
    * after it must not wipe it out (a failed read would pass for an empty
    * one). */
   spin_window w = {0};
   for (;;) {
-    if ((o = await_result(pg, until, &w, rep)) != CIS__PGWIRE_DONE) goto done;
+    if ((o = await_result(pg, until, &w, rep)) != CIS__PGWIRE_DONE) {
+      if (settle_start(pg, o, &until, &late)) continue;
+      goto done;
+    }
     PGresult *r = cis__pq.getResult(pg);
     if (!r) break;
     ExecStatusType st = cis__pq.resultStatus(r);
@@ -436,6 +488,7 @@ cis__pgwire_outcome cis__pgwire_collect(PGconn *pg, int sent, cis__pgwire_until 
   o = collected(pg, rep);
 
 done:
+  o = settle_end(o, late, rep);
   spin_learn(&w, until);
   if (o == CIS__PGWIRE_DONE && out) *out = keep;
   else cis__pq.clear(keep);
@@ -451,13 +504,18 @@ cis__pgwire_outcome cis__pgwire_collect_pipeline(PGconn *pg, int sent, cis__pgwi
   report_init(rep);
   if (pq_load(rep) != CIS__PGWIRE_DONE) return rep->outcome;
   if (!sent) return note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
-  if ((o = push(pg, until, rep)) != CIS__PGWIRE_DONE) return o;
+  cis__pgwire_outcome late = CIS__PGWIRE_DONE; /* how a COMMIT's wait ended before it settled */
+  while ((o = push(pg, until, rep)) != CIS__PGWIRE_DONE)
+    if (!settle_start(pg, o, &until, &late)) return settle_end(o, late, rep);
   /* A NULL from PQgetResult ends one command's results; the sync point's
    * own result ends the whole. As in cis__pgwire_collect, a wait reports
    * into a report of its own. */
   spin_window w = {0};
   for (;;) {
-    if ((o = await_result(pg, until, &w, rep)) != CIS__PGWIRE_DONE) goto done;
+    if ((o = await_result(pg, until, &w, rep)) != CIS__PGWIRE_DONE) {
+      if (settle_start(pg, o, &until, &late)) continue;
+      goto done;
+    }
     PGresult *r = cis__pq.getResult(pg);
     if (!r) {
       if (cis__pq.status(pg) != CONNECTION_OK) break; /* no sync point will come */
@@ -488,16 +546,27 @@ cis__pgwire_outcome cis__pgwire_collect_pipeline(PGconn *pg, int sent, cis__pgwi
   o = collected(pg, rep);
 
 done:
+  o = settle_end(o, late, rep);
   spin_learn(&w, until);
   if (o == CIS__PGWIRE_DONE && out) *out = kept;
   else cis__pq.clear(kept);
   return o;
 }
 
+/* How late cancel requests go out (cis__pgwire_cancel_delay_set). */
+static atomic_uint cancel_delay_ms;
+
+void cis__pgwire_cancel_delay_set(unsigned ms) { atomic_store(&cancel_delay_ms, ms); }
+
 /* The detached thread of cis__pgwire_cancel_async: one blocking request. */
 static void *cancel_thread(void *arg) {
   PGcancel *cn = arg;
   char buf[256];
+  unsigned late = atomic_load(&cancel_delay_ms);
+  if (late) {
+    struct timespec ts = {late / 1000u, (long)(late % 1000u) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+  }
   cis__pq.cancel(cn, buf, sizeof buf); /* its outcome has no one to go to */
   cis__pq.freeCancel(cn);
   return NULL;

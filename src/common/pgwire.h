@@ -9,8 +9,10 @@
  * backend maps an outcome to its own codes (cis_result in kv, errno values
  * in vfs_db), writes its own message and keeps its own policy on what to do
  * with the connection afterwards. So nothing here closes a connection it
- * was given or sends a cancel request: a timeout or a loss is reported,
- * and what to do about it is the backend's decision.
+ * was given: a timeout or a loss is reported, and what to do about it is
+ * the backend's decision. The one cancel request sent here is a COMMIT's
+ * whose wait ends early (cis__pgwire_until), since what the COMMIT did
+ * must be known before anyone may report it.
  *
  * Built as the library cis_pgwire, so that cis_common does not depend on
  * libpq. Nor does libcis link libpq: it is loaded on the first connect
@@ -96,6 +98,9 @@ typedef struct cis__pgwire_report {
   int sqlcmd;                       /* in a pipeline, the command whose result that was
                                        (0: the first sent since the last sync point);
                                        -1 otherwise */
+  bool settled;                     /* a collect that settles ran out of time or was
+                                       cancelled, and cancelled its statement
+                                       (cis__pgwire_until) */
 } cis__pgwire_report;
 
 /* What a wait for results is for. A COMMIT's answer waits for the
@@ -108,18 +113,40 @@ typedef enum cis__pgwire_kind {
   CIS__PGWIRE_KINDS
 } cis__pgwire_kind;
 
+/* How long a wait that settles waits for the answer to its cancel
+ * request (below). */
+#define CIS__PGWIRE_SETTLE_MS 1000
+
 /* When a wait ends: at a time (a cis__now_ns() time; UINT64_MAX: none),
  * or earlier when the call it serves (NULL: none) is cancelled, seen
- * within 25 ms (CIS__PGWIRE_CANCELLED); and what it waits for. */
+ * within 25 ms (CIS__PGWIRE_CANCELLED); what it waits for; and whether
+ * it settles.
+ *
+ * A collect that settles (what ends with a COMMIT, or a statement outside
+ * any transaction, which the server commits as it ends) is not left
+ * there as another wait is. Its COMMIT is at the server already, behind
+ * statements that may wait for a lock, and would run once they get it: a
+ * caller that reported the deadline would then have applied what it said
+ * it did not. So when its time runs out, or its call is cancelled, the
+ * collect sends a cancel request (cis__pgwire_cancel_async) and goes on
+ * waiting for the answers, up to CIS__PGWIRE_SETTLE_MS more, unbounded
+ * by the call, and says what they came to (rep->settled): TIMEOUT or
+ * CANCELLED when the cancel stopped it (nothing applied; rep->sqlclass is
+ * CIS__PGWIRE_SQL_CANCELLED), FAILED when it failed on its own first
+ * (nothing applied either), DONE when it committed before the cancel came
+ * (late, but done), LOST when no answer came in that time either (not
+ * known whether it committed: rep->msg says so) or the connection broke
+ * meanwhile. */
 typedef struct cis__pgwire_until {
   uint64_t ns;
   const struct cis__callctx *call;
   cis__pgwire_kind kind;
+  bool settle;
 } cis__pgwire_until;
 
 /* A wait for a statement that ends at ns only. */
 static inline cis__pgwire_until cis__pgwire_at(uint64_t ns) {
-  return (cis__pgwire_until){ns, NULL, CIS__PGWIRE_STATEMENT};
+  return (cis__pgwire_until){ns, NULL, CIS__PGWIRE_STATEMENT, false};
 }
 
 /* Copies msg (libpq's: several lines with a trailing newline) into buf
@@ -229,5 +256,10 @@ uint64_t cis__pgwire_spin_planned_ns(void);
  * be started (no cancel handle, no thread): the caller drops pg all the
  * same. */
 bool cis__pgwire_cancel_async(PGconn *pg);
+
+/* Makes every cancel request of cis__pgwire_cancel_async go out ms later
+ * (0: at once), as on a machine so loaded that its thread waits that long
+ * for a CPU: for tests. */
+void cis__pgwire_cancel_delay_set(unsigned ms);
 
 #endif /* CIS_COMMON_PGWIRE_H */

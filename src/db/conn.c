@@ -197,7 +197,7 @@ sqlite3 *cis__db_conn_sqlite(const cis__db_conn *c) {
 PGconn *cis__db_conn_pg(const cis__db_conn *c) { return c->d->id == CIS__DB_POSTGRES ? c->native : NULL; }
 
 cis__pgwire_until cis__db_conn_wait(const cis__db_conn *c, uint64_t ns) {
-  return (cis__pgwire_until){ns, c->shared ? thread_call : c->call, CIS__PGWIRE_STATEMENT};
+  return (cis__pgwire_until){ns, c->shared ? thread_call : c->call, CIS__PGWIRE_STATEMENT, false};
 }
 
 cis__pgwire_outcome cis__db_conn_connect(cis__db_conn *c, uint64_t until, cis__pgwire_report *rep) {
@@ -226,7 +226,7 @@ bool cis__db_conn_live(const cis__db_conn *c) {
 /* cis__db_conn_collect; in pipeline mode *out is command keep's (as
  * cis__pgwire_collect_pipeline's). */
 static cis__pgwire_outcome collect(cis__db_conn *c, int sent, bool pipeline, int keep, cis__pgwire_kind kind,
-                                   uint64_t until, PGresult **out, cis__pgwire_report *rep) {
+                                   bool settle, uint64_t until, PGresult **out, cis__pgwire_report *rep) {
   PGconn *pg = cis__db_conn_pg(c);
   cis__pgwire_outcome o;
   if (!pg) {
@@ -237,11 +237,23 @@ static cis__pgwire_outcome collect(cis__db_conn *c, int sent, bool pipeline, int
   }
   cis__pgwire_until end = cis__db_conn_wait(c, until);
   end.kind = kind;
+  end.settle = settle;
   if (pipeline) {
     sent = sent && cis__pq.pipelineSync(pg) == 1;
     o = cis__pgwire_collect_pipeline(pg, sent, end, keep, out, rep);
   } else {
     o = cis__pgwire_collect(pg, sent, end, out, rep);
+  }
+  if (rep->settled) {
+    /* A wait that settled, whose cancel request went out already
+     * (pgwire.h): whatever the answers said, that request may still be
+     * on its way to the server, where it would cut the session's next
+     * statement. Nor is it a stale session whose statement may run again
+     * on a new one (cis__db_conn_retry): what it did is settled, or not
+     * known, and run twice it could apply twice. */
+    c->answered = false;
+    cis__db_conn_drop(c);
+    return o;
   }
   switch (o) {
   case CIS__PGWIRE_DONE:
@@ -265,17 +277,22 @@ static cis__pgwire_outcome collect(cis__db_conn *c, int sent, bool pipeline, int
 
 cis__pgwire_outcome cis__db_conn_collect(cis__db_conn *c, int sent, bool pipeline, uint64_t until, PGresult **out,
                                          cis__pgwire_report *rep) {
-  return collect(c, sent, pipeline, -1, CIS__PGWIRE_STATEMENT, until, out, rep);
+  return collect(c, sent, pipeline, -1, CIS__PGWIRE_STATEMENT, false, until, out, rep);
 }
 
 cis__pgwire_outcome cis__db_conn_collect_commit(cis__db_conn *c, int sent, bool pipeline, uint64_t until,
                                                 PGresult **out, cis__pgwire_report *rep) {
-  return collect(c, sent, pipeline, -1, CIS__PGWIRE_COMMIT, until, out, rep);
+  return collect(c, sent, pipeline, -1, CIS__PGWIRE_COMMIT, true, until, out, rep);
+}
+
+cis__pgwire_outcome cis__db_conn_collect_alone(cis__db_conn *c, int sent, uint64_t until, PGresult **out,
+                                               cis__pgwire_report *rep) {
+  return collect(c, sent, false, -1, CIS__PGWIRE_STATEMENT, true, until, out, rep);
 }
 
 cis__pgwire_outcome cis__db_conn_collect_command(cis__db_conn *c, int sent, int keep, cis__pgwire_kind kind,
                                                  uint64_t until, PGresult **out, cis__pgwire_report *rep) {
-  return collect(c, sent, true, keep, kind, until, out, rep);
+  return collect(c, sent, true, keep, kind, kind == CIS__PGWIRE_COMMIT, until, out, rep);
 }
 
 cis__pgwire_outcome cis__db_conn_prepare(cis__db_conn *c, const cis__db_stmts *f, void **slots, int i,

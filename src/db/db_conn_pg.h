@@ -39,7 +39,9 @@ bool cis__db_conn_live(const cis__db_conn *c);
  * - a wait that ran out or was cancelled (TIMEOUT, CANCELLED) asks the
  *   server to cancel the statement, without waiting for it (libpq's
  *   blocking cancel could outlast the deadline by minutes), and drops the
- *   session, whose state is then not known;
+ *   session, whose state is then not known; a COMMIT's wait
+ *   (cis__db_conn_collect_commit) first settles what the COMMIT did
+ *   (pgwire.h: cis__pgwire_until), then drops the session all the same;
  * - a lost session is dropped (LOST), and so is one whose failed
  *   statement says the server cannot serve (FAILED, class
  *   CIS__PGWIRE_SQL_DOWN) or left it broken.
@@ -50,14 +52,21 @@ cis__pgwire_outcome cis__db_conn_collect(cis__db_conn *c, int sent, bool pipelin
 
 /* cis__db_conn_collect for what ends with a COMMIT (CIS__PGWIRE_COMMIT:
  * the spin before the wait learns how long commits take apart from
- * statements). */
+ * statements), whose wait, should it end early, settles before the
+ * session is dropped (pgwire.h: cis__pgwire_until). */
 cis__pgwire_outcome cis__db_conn_collect_commit(cis__db_conn *c, int sent, bool pipeline, uint64_t until,
                                                 PGresult **out, cis__pgwire_report *rep);
+
+/* cis__db_conn_collect for a statement outside any transaction, which
+ * the server commits as it ends: settled as a COMMIT's wait is. */
+cis__pgwire_outcome cis__db_conn_collect_alone(cis__db_conn *c, int sent, uint64_t until, PGresult **out,
+                                               cis__pgwire_report *rep);
 
 /* The same in pipeline mode, where *out gets the first result of
  * command `keep` (0 the first sent since the last sync point) rather
  * than of the last: a statement among others sent with it, before and
- * after; kind says what the pipeline ends with. */
+ * after; kind says what the pipeline ends with (one that ends with a
+ * COMMIT settles, as cis__db_conn_collect_commit). */
 cis__pgwire_outcome cis__db_conn_collect_command(cis__db_conn *c, int sent, int keep, cis__pgwire_kind kind,
                                                  uint64_t until, PGresult **out, cis__pgwire_report *rep);
 

@@ -69,10 +69,14 @@ static cis_result outcome_code(const cis__db_pg_config *cfg, bool connecting, ci
       .sql_error = CIS_EIO, .sql_down = cfg->down, .sql_disk_full = cfg->down, .sql_cancelled = CIS_ETIMEOUT};
   if (o == CIS__PGWIRE_DONE) return CIS_OK;
   cis_result rc = (cis_result)cis__db_pg_code(&codes, o, rep->sqlclass);
-  const char *detail = o == CIS__PGWIRE_FAILED      ? rep->sqlmsg
-                       : o == CIS__PGWIRE_TIMEOUT   ? "no answer before the deadline"
-                       : o == CIS__PGWIRE_CANCELLED ? "the call was cancelled"
-                                                    : rep->msg;
+  const char *detail = o == CIS__PGWIRE_FAILED ? rep->sqlmsg
+                       : o == CIS__PGWIRE_TIMEOUT
+                           ? (rep->settled ? "the deadline passed: the statement was cancelled, nothing applied"
+                                           : "no answer before the deadline")
+                       : o == CIS__PGWIRE_CANCELLED
+                           ? (rep->settled ? "the call was cancelled: so was the statement, nothing applied"
+                                           : "the call was cancelled")
+                           : rep->msg;
   char line[CIS__PGWIRE_MSG_MAX];
   cis__pgwire_oneline(line, sizeof line, detail, cis_strerror(rc));
   snprintf(err, cap, "%s: %s: %s", cfg->label, rep->what ? rep->what : what, line);
@@ -182,7 +186,9 @@ static cis_result connect_db(cis__db_pg *d, uint64_t until, char *err, size_t ca
 
 /* One try of sql on the live connection; d->lock is held. The session's
  * rules (cis__db_conn_collect) drop it after a loss, a timeout or a
- * cancel. */
+ * cancel. Every statement here is a transaction of its own, so one whose
+ * time runs out settles what it did first (cis__db_conn_collect_alone): a
+ * write reported failed has not applied. */
 static cis_result try_once(cis__db_pg *d, const char *sql, int n, const char *const *vals, const int *lens,
                            const bool *bin, uint64_t until, PGresult **out, char *err, size_t cap) {
   cis__pgwire_report rep;
@@ -199,7 +205,7 @@ static cis_result try_once(cis__db_pg *d, const char *sql, int n, const char *co
   int fmt[MAX_PARAMS];
   for (int i = 0; i < n; i++) fmt[i] = bin && bin[i] ? 1 : 0;
   int sent = cis__pq.sendQueryPrepared(PG(d), cis__db_stmt_name(&stmt_family, k, name), n, vals, lens, fmt, 1);
-  o = cis__db_conn_collect(d->conn, sent, false, until, out, &rep);
+  o = cis__db_conn_collect_alone(d->conn, sent, until, out, &rep);
   return outcome_code(d->cfg, false, o, &rep, "query", err, cap);
 }
 

@@ -13,8 +13,14 @@
  * poll(). When time runs out a cancel request goes to the server from a
  * thread of its own, the connection is dropped and the method returns
  * CIS_ETIMEOUT at once; the same on a cancel of the call the connection
- * serves (seen within 25 ms), with CIS_ECANCELED. A transaction also sets statement_timeout (SET
- * LOCAL), so the server gives up on its own even if the client vanished.
+ * serves (seen within 25 ms), with CIS_ECANCELED. A commit's wait is the
+ * exception: its COMMIT is at the server, behind the writes and the
+ * namespace's lock they may wait for, so it settles first what the
+ * server did (common/pgwire.h): CIS_ETIMEOUT or CIS_ECANCELED once the
+ * server stopped it (nothing applied), success when the COMMIT got in
+ * before the cancel, CIS_EKVDOWN when no answer came (all or nothing
+ * applied). A transaction also sets statement_timeout (SET LOCAL), so
+ * the server gives up on its own even if the client vanished.
  * The waiting itself (connect, poll, draining results) is
  * common/pgwire.c's, shared with the filesystem's PostgreSQL dialect;
  * this file maps its outcomes to cis_result codes.

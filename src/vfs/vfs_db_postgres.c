@@ -17,12 +17,15 @@
  * poll(); statements are sent non-blocking and their results awaited with
  * poll(). When time runs out the connection is dropped and the statement
  * fails with CIS_VFS_EDOWN ("deadline exceeded"): a server that does not
- * answer in time is, for the guest, a server that is down. No cancel
- * request is sent: libpq's PQcancel connects to the server blocking, so
- * against an unreachable host it would outlast the budget by minutes.
- * The session's statement_timeout (the same budget) ends the statement on
- * the server instead, which then rolls back and, finding its client gone,
- * releases its locks. The waiting itself (connect, poll, draining results)
+ * answer in time is, for the guest, a server that is down. A cancel
+ * request goes out from a thread of its own (db/db_conn_pg.h: libpq's
+ * PQcancel connects blocking, so against an unreachable host it would
+ * outlast the budget by minutes), and the session's statement_timeout
+ * (the same budget) ends the statement should it not arrive. A commit's
+ * wait first settles what the COMMIT did (common/pgwire.h): EDOWN after
+ * it means nothing applied, unless no answer came (then either all or
+ * nothing did), and a COMMIT that got in before the cancel succeeds.
+ * The waiting itself (connect, poll, draining results)
  * is common/pgwire.c's, shared with the key-value store's PostgreSQL
  * backend; this file maps its outcomes to error numbers.
  *
@@ -251,9 +254,12 @@ static int pg_outcome(cis__vdb_conn *c, cis__pgwire_outcome o, const cis__pgwire
                            "the tenant changed since this mount last saw it");
     return pg_fail(c, cis__db_pg_code(&codes, o, rep->sqlclass), what, rep->sqlmsg);
   case CIS__PGWIRE_TIMEOUT:
-    return pg_fail(c, codes.timeout, what, "deadline exceeded (connection dropped)");
+    return pg_fail(c, codes.timeout, what,
+                   rep->settled ? "deadline exceeded (cancelled: nothing applied)" : "deadline exceeded (connection dropped)");
   case CIS__PGWIRE_CANCELLED:
-    return pg_fail(c, codes.cancelled, what, "the call was cancelled (connection dropped)");
+    return pg_fail(c, codes.cancelled, what,
+                   rep->settled ? "the call was cancelled (so was the commit: nothing applied)"
+                                : "the call was cancelled (connection dropped)");
   default:
     /* Lost. A failed result before it keeps its error number; the detail
      * is the socket's when the wait broke, else that result's. */

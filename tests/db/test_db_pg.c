@@ -107,7 +107,7 @@ static void the_callers_deadline_bounds_the_call(void **state) {
   assert_int_equal(q(d, cis__deadline_after(300, 0), sleepy, 0, NULL, NULL, err, sizeof err), CIS_ETIMEOUT);
   uint64_t took_ms = (cis__now_ns() - t0) / 1000000u;
   if (took_ms < 250 || took_ms > 3000) fail_msg("took %llu ms", (unsigned long long)took_ms);
-  assert_non_null(strstr(err, "no answer before the deadline"));
+  assert_non_null(strstr(err, "the deadline passed: the statement was cancelled, nothing applied"));
   /* And then the connection serves again. */
   PGresult *r = NULL;
   if (q(d, cis__deadline_after(10000, 0), one, 0, NULL, &r, err, sizeof err) != CIS_OK) fail_msg("%s", err);
@@ -356,6 +356,152 @@ static void the_connections_session_rules(void **state) {
   cis__db_conn_close(c);
 }
 
+/* A connection of the test's own that holds advisory lock `key` in an
+ * open transaction. */
+static PGconn *hold_lock(long long key) {
+  PGconn *h = PQconnectdb(g_conn);
+  assert_int_equal(PQstatus(h), CONNECTION_OK);
+  char sql[96];
+  snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(%lld)", key);
+  PGresult *r = PQexec(h, sql);
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  PQclear(r);
+  return h;
+}
+
+/* Lets go of the lock, then gives a statement still queued behind it
+ * the time to run. */
+static void let_go(PGconn *h) {
+  PQclear(PQexec(h, "ROLLBACK"));
+  PQfinish(h);
+  usleep(200 * 1000);
+}
+
+/* How many rows of table t hold v, read on a connection of its own. */
+static long long rows_of(const char *t, int v) {
+  PGconn *w = PQconnectdb(g_conn);
+  assert_int_equal(PQstatus(w), CONNECTION_OK);
+  char sql[128];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM %s WHERE v = %d", t, v);
+  PGresult *r = PQexec(w, sql);
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  long long n = atoll(PQgetvalue(r, 0, 0));
+  PQclear(r);
+  PQfinish(w);
+  return n;
+}
+
+/* Sends sql (a whole transaction, as one simple query) on c and waits
+ * for it as a COMMIT's wait, ending at ms; how long it took into *took. */
+static cis__pgwire_outcome commit_on(cis__db_conn *c, const char *sql, uint64_t ms, cis__pgwire_report *rep,
+                                     double *took) {
+  uint64_t t0 = cis__now_ns();
+  PGconn *pg = cis__db_conn_pg(c);
+  cis__pgwire_outcome o =
+      cis__db_conn_collect_commit(c, pg ? PQsendQuery(pg, sql) : 0, false, cis__deadline_after(ms, 0), NULL, rep);
+  *took = (double)(cis__now_ns() - t0) / 1e6;
+  print_message("%.60s...: outcome %d after %.1f ms (%s)\n", sql, (int)o, *took, rep->msg);
+  return o;
+}
+
+/* A COMMIT whose wait ends at its deadline behind another client's lock
+ * is at the server already, and would run the moment the lock came free:
+ * its wait settles what it did before anyone may say (pgwire.h). Here the
+ * cancel requests go out 300 ms late, as on a loaded machine, and the
+ * lock is let go as soon as the wait returns, so a wait that left it to
+ * the request in flight would see its "timed out" transaction commit.
+ * Stopped: TIMEOUT, nothing applied, after the late cancel. A COMMIT
+ * that got in before the cancel (a statement that swallows it): DONE. No
+ * answer within CIS__PGWIRE_SETTLE_MS of the cancel: LOST, and it may
+ * indeed commit later. The same for a statement outside a transaction,
+ * through db_pg.h (every statement there is a transaction of its own).
+ * The session is dropped after each, and may not be retried. */
+static void a_commit_that_ends_early_is_settled(void **state) {
+  (void)state;
+  SKIP_WITHOUT_PG();
+  static const cis__db_conn_config conn_cfg = {.appname = "cis-test-settle"};
+  cis__db_conn *c = NULL;
+  cis__pgwire_report rep;
+  char t[64], sql[400], err[300];
+  double took;
+  long long key = 7160000000LL + getpid();
+  snprintf(t, sizeof t, "cis_test_settle_%d", (int)getpid());
+  PGconn *admin = PQconnectdb(g_conn);
+  assert_int_equal(PQstatus(admin), CONNECTION_OK);
+  snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s; CREATE TABLE %s(v int)", t, t);
+  PGresult *r = PQexec(admin, sql);
+  assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+  PQclear(r);
+  assert_int_equal(cis__db_conn_new_pg(g_conn, &conn_cfg, &c), CIS_OK);
+
+  /* Stopped by the (late) cancel. */
+  cis__pgwire_cancel_delay_set(300);
+  assert_int_equal(cis__db_conn_connect(c, cis__deadline_after(10000, 0), &rep), CIS__PGWIRE_DONE);
+  PGconn *h = hold_lock(key);
+  snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(%lld); INSERT INTO %s VALUES (1); COMMIT", key, t);
+  assert_int_equal(commit_on(c, sql, 300, &rep, &took), CIS__PGWIRE_TIMEOUT);
+  let_go(h);
+  assert_true(rep.settled);
+  assert_int_equal(rep.sqlclass, CIS__PGWIRE_SQL_CANCELLED);
+  if (took < 600.0 || took > 600.0 * 10) fail_msg("stopped after %.1f ms, its cancel going out at 600", took);
+  assert_int_equal(rows_of(t, 1), 0);
+  assert_false(cis__db_conn_connected(c));
+  assert_false(cis__db_conn_retry(c));
+
+  /* Through db_pg.h: one statement, its own transaction. */
+  cis__db_pg *d;
+  assert_int_equal(cis__db_pg_new(g_conn, &cfg, &d), CIS_OK);
+  h = hold_lock(key);
+  snprintf(sql, sizeof sql, "INSERT INTO %s SELECT 4 FROM (SELECT pg_advisory_xact_lock(%lld)) AS l", t, key);
+  uint64_t t0 = cis__now_ns();
+  assert_int_equal(q(d, cis__deadline_after(300, 0), sql, 0, NULL, NULL, err, sizeof err), CIS_ETIMEOUT);
+  took = (double)(cis__now_ns() - t0) / 1e6;
+  let_go(h);
+  print_message("a statement alone: %s, after %.1f ms\n", err, took);
+  assert_non_null(strstr(err, "the statement was cancelled, nothing applied"));
+  if (took < 600.0 || took > 600.0 * 10) fail_msg("stopped after %.1f ms, its cancel going out at 600", took);
+  assert_int_equal(rows_of(t, 4), 0);
+  cis__db_pg_free(d);
+  cis__pgwire_cancel_delay_set(0);
+
+  /* In before the cancel: it swallows the cancel and commits. */
+  assert_int_equal(cis__db_conn_connect(c, cis__deadline_after(10000, 0), &rep), CIS__PGWIRE_DONE);
+  snprintf(sql, sizeof sql,
+           "BEGIN; DO $$BEGIN PERFORM pg_sleep(0.6); EXCEPTION WHEN query_canceled THEN NULL; END$$;"
+           "INSERT INTO %s VALUES (2); COMMIT",
+           t);
+  assert_int_equal(commit_on(c, sql, 300, &rep, &took), CIS__PGWIRE_DONE);
+  assert_true(rep.settled);
+  assert_int_equal(rows_of(t, 2), 1);
+  assert_false(cis__db_conn_connected(c));
+  assert_false(cis__db_conn_retry(c));
+
+  /* No answer within the settle: not known, and it does commit later. */
+  assert_int_equal(cis__db_conn_connect(c, cis__deadline_after(10000, 0), &rep), CIS__PGWIRE_DONE);
+  snprintf(sql, sizeof sql,
+           "BEGIN; DO $$BEGIN PERFORM pg_sleep(0.6); EXCEPTION WHEN query_canceled THEN PERFORM pg_sleep(%d); END$$;"
+           "INSERT INTO %s VALUES (3); COMMIT",
+           CIS__PGWIRE_SETTLE_MS / 1000 + 1, t);
+  assert_int_equal(commit_on(c, sql, 300, &rep, &took), CIS__PGWIRE_LOST);
+  assert_true(rep.settled);
+  assert_non_null(strstr(rep.msg, "whether it committed is not known"));
+  double least = 300.0 + CIS__PGWIRE_SETTLE_MS;
+  if (took < least || took > least * 10) fail_msg("gave up after %.1f ms for %.0f", took, least);
+  assert_false(cis__db_conn_connected(c));
+  assert_false(cis__db_conn_retry(c));
+  bool landed = false;
+  for (int i = 0; i < 100 && !landed; i++) { /* at most 10 s */
+    landed = rows_of(t, 3) == 1;
+    if (!landed) usleep(100 * 1000);
+  }
+  assert_true(landed);
+
+  snprintf(sql, sizeof sql, "DROP TABLE %s", t);
+  PQclear(PQexec(admin, sql));
+  PQfinish(admin);
+  cis__db_conn_close(c);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1) {
     int rc = cis_test_read_connstr(argv[1], g_conn, sizeof g_conn);
@@ -372,6 +518,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(prepared_statements_bounded),
       cmocka_unit_test(reconnects_once_after_its_connection_is_killed),
       cmocka_unit_test(the_connections_session_rules),
+      cmocka_unit_test(a_commit_that_ends_early_is_settled),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -72,11 +72,15 @@ static int spin_setup(void **state) {
 
 /* ------------------------------------------------------ the fake server */
 
-/* A reply is a space-separated list of steps, one string per query:
+/* A reply is a space-separated list of steps, one string per query (a
+ * simple query, or a pipeline's sync point):
  *   E<sqlstate>  ErrorResponse with that SQLSTATE ("E-": with none)
  *   C<tag>       CommandComplete (a PGRES_COMMAND_OK result)
+ *   1, 2, n      ParseComplete, BindComplete, NoData (a pipeline's statement)
  *   Z            ReadyForQuery (the end of the query's results)
  *   W<ms>        a pause, so that libpq has to wait for what follows
+ *   K            wait (up to 5 s) for the client's cancel request on the
+ *                listening socket, and count it (fake.cancels)
  *   X            close the connection
  *   H            answer nothing more (until the client goes) */
 typedef struct fake {
@@ -84,6 +88,7 @@ typedef struct fake {
   int port;                   /* its port */
   pthread_t thread;           /* serves one connection */
   const char *const *replies; /* one per query, in order; NULL-terminated */
+  atomic_int cancels;         /* cancel requests received with the right key (K) */
 } fake;
 
 static int write_all(int fd, const void *p, size_t n) {
@@ -159,8 +164,24 @@ static int send_handshake(int fd) {
   return send_msg(fd, 'K', key, 8) || send_msg(fd, 'Z', "I", 1) ? -1 : 0;
 }
 
+/* Takes one cancel request on f's listening socket: a connection that
+ * sends CancelRequest with the key of send_handshake. Counted in
+ * f->cancels; false when none came within 5 s. */
+static bool take_cancel(fake *f) {
+  struct pollfd p = {.fd = f->lfd, .events = POLLIN};
+  if (__real_poll(&p, 1, 5000) != 1) return false; /* not counted: the client's sleeps are */
+  int fd = accept(f->lfd, NULL, NULL);
+  if (fd < 0) return false;
+  uint32_t req[4];
+  bool ok = read_all(fd, req, sizeof req) == 0 && ntohl(req[0]) == 16 && ntohl(req[1]) == 80877102 &&
+            ntohl(req[2]) == 4242 && ntohl(req[3]) == 7;
+  close(fd);
+  if (ok) atomic_fetch_add(&f->cancels, 1);
+  return ok;
+}
+
 /* Plays one reply. Returns 1 to keep serving, 0 to stop. */
-static int play(int fd, const char *reply) {
+static int play(fake *f, int fd, const char *reply) {
   char steps[256];
   snprintf(steps, sizeof steps, "%s", reply);
   for (char *save = NULL, *s = strtok_r(steps, " ", &save); s; s = strtok_r(NULL, " ", &save)) {
@@ -169,6 +190,10 @@ static int play(int fd, const char *reply) {
     case 'E': bad = send_error(fd, s + 1); break;
     case 'C': bad = send_msg(fd, 'C', s + 1, strlen(s + 1) + 1); break;
     case 'Z': bad = send_msg(fd, 'Z', "I", 1); break;
+    case '1':
+    case '2':
+    case 'n': bad = send_msg(fd, s[0], NULL, 0); break;
+    case 'K': bad = !take_cancel(f); break;
     case 'W': {
       struct timespec ts = {0, atol(s + 1) * 1000000L};
       nanosleep(&ts, NULL);
@@ -206,9 +231,9 @@ static void *serve(void *arg) {
     size_t n = ntohl(len) - 4;
     if (n > sizeof buf || read_all(fd, buf, n)) break;
     if (type == 'X') break;
-    if (type != 'Q') continue;
+    if (type != 'Q' && type != 'S') continue; /* a pipeline's statement: answered at its sync point */
     const char *reply = f->replies && f->replies[q] ? f->replies[q++] : "Z";
-    if (!play(fd, reply)) break;
+    if (!play(f, fd, reply)) break;
   }
 done:
   close(fd);
@@ -424,7 +449,7 @@ static void test_cancel_of_the_call_ends_the_wait(void **state) {
   pthread_t th;
   uint64_t t0 = cis__now_ns();
   assert_int_equal(pthread_create(&th, NULL, cancel_after, &c), 0);
-  cis__pgwire_until until = {cis__now_ns() + 30000000000ull, &c.call, CIS__PGWIRE_STATEMENT};
+  cis__pgwire_until until = {cis__now_ns() + 30000000000ull, &c.call, CIS__PGWIRE_STATEMENT, false};
   assert_int_equal(cis__pgwire_collect(pg, PQsendQuery(pg, "SELECT 1"), until, NULL, &rep), CIS__PGWIRE_CANCELLED);
   double took = took_ms(t0);
   pthread_join(th, NULL);
@@ -476,6 +501,101 @@ static void test_cancel_async(void **state) {
   close(fd);
   assert_false(cis__pgwire_cancel_async(NULL));
   fake_stop(&f, pg);
+}
+
+/* ------------------------------------------ a COMMIT that ends early */
+
+/* How a COMMIT's wait that ran out of time came out (pgwire.h,
+ * cis__pgwire_until). */
+typedef struct settle_want {
+  cis__pgwire_outcome outcome;
+  cis__pgwire_sqlclass sqlclass;
+  bool committed; /* DONE with the COMMIT's result handed out */
+} settle_want;
+
+/* Sends a COMMIT (alone, or in pipeline mode as the KV store's commit
+ * ends: `pipe`), whose wait is of kind k, settles or not (`settle`), and
+ * ends at 300 ms, or at a cancel of its call at 100 ms (`cancel`); the
+ * fake server answers it with `reply` (after the statement's
+ * ParseComplete, BindComplete and NoData in a pipeline). The wait must
+ * come out as w says, having sent one cancel request when it settles.
+ * Returns how long it took, in ms. */
+static double commit_ends_early(bool pipe, cis__pgwire_kind k, bool settle, bool cancel, const char *reply,
+                                settle_want w) {
+  char steps[128];
+  snprintf(steps, sizeof steps, "%s%s", pipe ? "1 2 n " : "", reply);
+  const char *const replies[] = {steps, NULL};
+  fake f;
+  cis__pgwire_report rep;
+  PGresult *r = NULL;
+  PGconn *pg = fake_start(&f, replies);
+  cancel_later c = {.ms = 100};
+  cis__callctx_init(&c.call, UINT64_MAX, NULL);
+  pthread_t th;
+  cis__pgwire_until until = {cis__now_ns() + 300000000ull, cancel ? &c.call : NULL, k, settle};
+  if (cancel) until.ns = cis__now_ns() + 30000000000ull;
+  uint64_t t0 = cis__now_ns();
+  if (cancel) assert_int_equal(pthread_create(&th, NULL, cancel_after, &c), 0);
+  cis__pgwire_outcome o;
+  if (pipe) {
+    assert_int_equal(PQenterPipelineMode(pg), 1);
+    int sent = PQsendQueryParams(pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) && PQpipelineSync(pg) == 1;
+    o = cis__pgwire_collect_pipeline(pg, sent, until, -1, &r, &rep);
+  } else {
+    o = cis__pgwire_collect(pg, PQsendQuery(pg, "COMMIT"), until, &r, &rep);
+  }
+  double took = took_ms(t0);
+  if (cancel) pthread_join(th, NULL);
+  print_message("%s%s%s, %s, \"%s\": outcome %d after %.1f ms (%s)\n", pipe ? "pipeline " : "",
+                k == CIS__PGWIRE_COMMIT ? "commit" : "statement", settle ? " that settles" : "",
+                cancel ? "call cancelled" : "deadline", reply, (int)o, took, rep.msg);
+  assert_int_equal(o, w.outcome);
+  assert_int_equal(rep.outcome, w.outcome);
+  assert_int_equal(rep.settled, settle);
+  assert_int_equal(rep.sqlclass, w.sqlclass);
+  if (w.committed) {
+    assert_non_null(r);
+    assert_string_equal(PQcmdStatus(r), "COMMIT");
+    PQclear(r);
+  } else {
+    assert_null(r);
+  }
+  fake_stop(&f, pg);
+  assert_int_equal(atomic_load(&f.cancels), settle ? 1 : 0);
+  return took;
+}
+
+/* A COMMIT's wait that runs out of time (or whose call is cancelled)
+ * cancels it and waits for the answers: what the server says decides.
+ * Stopped by the cancel: the deadline (or the cancel) after all, nothing
+ * applied; committed before the cancel came: done, late; failed on its
+ * own: that failure; no answer within CIS__PGWIRE_SETTLE_MS either: LOST,
+ * not known. A statement outside a transaction settles the same way (its
+ * kind only says how its spin learns); a wait that does not settle is
+ * left at once. */
+static void test_commit_that_ends_early_settles(void **state) {
+  (void)state;
+  const settle_want stopped = {CIS__PGWIRE_TIMEOUT, CIS__PGWIRE_SQL_CANCELLED, false};
+  const settle_want cancelled = {CIS__PGWIRE_CANCELLED, CIS__PGWIRE_SQL_CANCELLED, false};
+  const settle_want committed = {CIS__PGWIRE_DONE, CIS__PGWIRE_SQL_NONE, true};
+  const settle_want own = {CIS__PGWIRE_FAILED, CIS__PGWIRE_SQL_ERROR, false};
+  const settle_want unknown = {CIS__PGWIRE_LOST, CIS__PGWIRE_SQL_NONE, false};
+  for (int pipe = 0; pipe < 2; pipe++) {
+    double took = commit_ends_early(pipe, CIS__PGWIRE_COMMIT, true, false, "K E57014 Z", stopped);
+    if (took < 300.0 || took > 300.0 * WALL_FACTOR) fail_msg("a stopped COMMIT took %.1f ms for 300", took);
+    commit_ends_early(pipe, CIS__PGWIRE_STATEMENT, true, false, "K E57014 Z", stopped);
+    commit_ends_early(pipe, CIS__PGWIRE_COMMIT, true, true, "K E57014 Z", cancelled);
+    commit_ends_early(pipe, CIS__PGWIRE_COMMIT, true, false, "K CCOMMIT Z", committed);
+    commit_ends_early(pipe, CIS__PGWIRE_COMMIT, true, false, "K E23505 Z", own);
+    took = commit_ends_early(pipe, CIS__PGWIRE_COMMIT, true, false, "K H", unknown);
+    double least = 300.0 + CIS__PGWIRE_SETTLE_MS;
+    if (took < least || took > least * WALL_FACTOR) fail_msg("an unanswered cancel took %.1f ms for %.0f", took, least);
+    /* A wait that does not settle: left at the deadline, no cancel sent
+     * here. */
+    took = commit_ends_early(pipe, CIS__PGWIRE_COMMIT, false, false, "H",
+                             (settle_want){CIS__PGWIRE_TIMEOUT, CIS__PGWIRE_SQL_NONE, false});
+    if (took > 300.0 * WALL_FACTOR) fail_msg("a wait that does not settle took %.1f ms for 300", took);
+  }
 }
 
 /* A server that accepts (the kernel does, from the backlog) but never
@@ -814,6 +934,7 @@ int main(int argc, char **argv) {
       SPIN_BOTH(test_timeout_after_failure),
       cmocka_unit_test(test_cancel_of_the_call_ends_the_wait),
       cmocka_unit_test(test_cancel_async),
+      cmocka_unit_test(test_commit_that_ends_early_settles),
       cmocka_unit_test(test_connect_deadline),
       cmocka_unit_test(test_connect_refused_and_rejected),
       cmocka_unit_test(test_spin_parse),
