@@ -68,13 +68,8 @@ case $idle in '' | *[!0-9]*) echo "serve_http.sh: -i wants a number" >&2; exit 2
 case $build in /*) ;; *) build=$(pwd)/$build ;; esac
 bench_build_folder serve_http.sh "$root" "$build" wrk wat2wasm python3 cc pkg-config curl
 mkdir -p "$out"
-anchor=$out/mhd_anchor
 bench_build_cis serve_http.sh "$build" $nobuild
-if [ $nobuild = 0 ]; then
-  # shellcheck disable=SC2046 # pkg-config's flags, split on purpose
-  cc -O2 -Wall -Wextra -o "$anchor" "$here/serve/mhd_anchor.c" $(pkg-config --cflags --libs libmicrohttpd) || exit 2
-fi
-[ -x "$anchor" ] || { echo "serve_http.sh: build first (no -B)" >&2; exit 2; }
+anchor_build serve_http.sh "$out" $nobuild
 
 tmp=$(mktemp -d)
 srv= apid= hold=
@@ -114,21 +109,7 @@ cport=$port
 # The anchor polls with as many threads as the server does.
 athreads=$(curl -s -m 5 "http://127.0.0.1:$cport/metrics" | sed -n 's/^cis_http_threads \([0-9]*\)$/\1/p')
 [ -n "$athreads" ] || { echo "serve_http.sh: the server's /metrics has no cis_http_threads" >&2; exit 1; }
-aport=$((cport + 1))
-for _ in $(seq 20); do
-  "$anchor" "$aport" "$athreads" >"$tmp/anchor.out" 2>"$tmp/anchor.err" &
-  apid=$!
-  for _ in $(seq 50); do
-    grep -q ready "$tmp/anchor.out" 2>/dev/null && break
-    kill -0 "$apid" 2>/dev/null || break
-    sleep 0.05
-  done
-  grep -q ready "$tmp/anchor.out" 2>/dev/null && break
-  stop_pid "$apid"
-  apid=
-  aport=$((aport + 1))
-done
-[ -n "$apid" ] || { echo "serve_http.sh: the anchor did not start" >&2; exit 1; }
+anchor_start "$anchor" "$tmp" $((cport + 1)) "$athreads" || { echo "serve_http.sh: the anchor did not start" >&2; exit 1; }
 
 # One wrk run: name conns port path token. Sets rps, p99 (ms) and bad.
 run() {

@@ -24,7 +24,23 @@
 #            does not have, a new name each call (wrk -t1 -c32,
 #            bench/serve/absent.lua): each answered 404;
 #   public   (only when asked with -s) a client with no token asks for
-#            /v1/health as fast as it can (wrk -t1 -c32, GET).
+#            /v1/health as fast as it can (wrk -t1 -c32, GET);
+#   floor    (only when asked with -s) a flood of the same shape (wrk -t1
+#            -c32, the same POST, each connection pausing 1 ms between
+#            requests: about the flood's rate on cis) sent not to cis but
+#            to libmicrohttpd answering alone, in a process of its own
+#            with as many polling threads as the server
+#            (bench/serve/mhd_anchor.c, built here): what such a flood
+#            costs the quiet tenant through the machine alone (its
+#            clients, the loopback network, the cheapest answers), which
+#            no server's design takes back;
+#   awake    (only when asked with -s) nobody is noisy, but each CPU runs
+#            a busy loop at SCHED_IDLE (chrt -i 0), which any other
+#            thread preempts at once: the quiet tenant alone on CPUs that
+#            never go idle. A virtual machine's CPU that went idle takes
+#            as long to wake as a call takes (bench/NOTES.md), so a flood,
+#            which keeps the CPUs busy, can make the quiet tenant faster
+#            than alone: this is the reference without that effect.
 #
 # With -P the registry and the KV store are a private PostgreSQL server's
 # (tests/support/pg.sh, on 127.0.0.1, stopped at the end) instead of
@@ -64,8 +80,8 @@
 #                 and value each time, a commit that changes nothing)
 #   -n NODES      1 (default) or 2 servers (2 needs -P)
 #   -s LIST       the noisy scenarios to run, comma-separated, among churn,
-#                 flood, holder, forged, notoken, absent and public (default: the
-#                 first three; alone always runs)
+#                 flood, holder, forged, notoken, absent, public, floor and
+#                 awake (default: the first three; alone always runs)
 #
 # Every wait is bounded; the server and the noisy clients are killed on exit.
 set -u
@@ -118,27 +134,35 @@ case $pause$nnice in '' | *[!0-9]*) echo "serve_tenants.sh: -q and -N want numbe
 case $nodes in 1) ;; 2) [ $pg = 1 ] || { echo "serve_tenants.sh: -n 2 needs -P" >&2; exit 2; } ;;
   *) echo "serve_tenants.sh: -n is 1 or 2" >&2; exit 2 ;; esac
 for sc in $scenarios; do
-  case $sc in alone | churn | flood | holder | forged | notoken | absent | public) ;;
-    *) echo "serve_tenants.sh: -s takes churn, flood, holder, forged, notoken, absent and public" >&2; exit 2 ;; esac
+  case $sc in alone | churn | flood | holder | forged | notoken | absent | public | floor | awake) ;;
+    *) echo "serve_tenants.sh: -s takes churn, flood, holder, forged, notoken, absent, public, floor and awake" >&2
+      exit 2 ;;
+  esac
 done
 case $build in /*) ;; *) build=$(pwd)/$build ;; esac
 bench_build_folder serve_tenants.sh "$root" "$build" wrk wat2wasm curl base64
 mkdir -p "$out"
 bench_build_cis serve_tenants.sh "$build" $nobuild
+case " $scenarios " in *" floor "*)
+  bench_build_folder serve_tenants.sh "$root" "$build" cc pkg-config
+  anchor_build serve_tenants.sh "$out" $nobuild ;; esac
+case " $scenarios " in *" awake "*) bench_build_folder serve_tenants.sh "$root" "$build" chrt timeout ;; esac
 tmp=$(mktemp -d)
-srv= srv1= flood= pgdir=
+srv= srv1= flood= pgdir= apid=
 stop_noisy() { # scenario
-  # The noisy clients end by themselves (wrk -d), so that they print their rate.
-  [ -n "$flood" ] && wait "$flood" 2>/dev/null
+  # The noisy clients end by themselves (wrk -d, timeout), so that they print their rate.
+  # shellcheck disable=SC2086 # one pid, or the busy loops' several
+  [ -n "$flood" ] && wait $flood 2>/dev/null
   flood=
   # The holding calls wrk left run on to their 1 s deadline: not into the next run.
   [ "${1:-}" = holder ] && sleep 1
   return 0
 }
 cleanup() {
-  [ -n "$flood" ] && kill -KILL "$flood" 2>/dev/null
+  # shellcheck disable=SC2086 # as in stop_noisy
+  [ -n "$flood" ] && kill -KILL $flood 2>/dev/null
   stop_noisy
-  for p in $srv $srv1; do kill -KILL "$p" 2>/dev/null; done
+  for p in $srv $srv1 $apid; do kill -KILL "$p" 2>/dev/null; done
   wait 2>/dev/null
   [ -n "$pgdir" ] && { "$root/tests/support/pg.sh" stop "$pgdir" >/dev/null 2>&1; rm -rf "$pgdir"; }
   rm -rf "$tmp"
@@ -199,6 +223,10 @@ if [ "$nodes" = 2 ]; then
   CIS_HOME=$tmp/n2/home serve_start "$cis" "$tmp/n2" || exit 1
   nbase=http://127.0.0.1:$port
 fi
+# The floor's server: libmicrohttpd alone, polling as the server does.
+case " $scenarios " in *" floor "*)
+  anchor_start "$anchor" "$tmp" $((port + 1)) "${hthreads:-8}" ||
+    { echo "serve_tenants.sh: the anchor did not start" >&2; exit 1; } ;; esac
 # The churn's install must work (a refused one is no churn of the registry).
 c=$(curl -s -o /dev/null -w '%{http_code}' -m 5 -H "Authorization: Bearer $ntok" -H 'Content-Type: application/json' \
   --data-binary @"$tmp/churn.json" "$nbase/v1/skills")
@@ -237,6 +265,15 @@ noise() { # scenario
     public)
       nice -n "$nnice" wrk -t1 -c32 -d "$((secs + 1))s" --timeout 5s "$nbase/v1/health" >"$tmp/flood.out" 2>&1 &
       flood=$! ;;
+    awake) # one busy loop a CPU, ended by timeout; its 0-byte work file gives a rate of 0
+      for _ in $(seq "$(nproc)"); do
+        chrt -i 0 timeout "$((secs + 1))" sh -c 'while :; do :; done' &
+        flood="$flood $!"
+      done ;;
+    floor) # no token: the anchor answers whatever it is sent
+      nice -n "$nnice" wrk -t1 -c32 -d "$((secs + 1))s" --timeout 5s -s "$here/serve/paced.lua" \
+        "http://127.0.0.1:$aport/v1/skills/echo/invoke" -- "" 1 >"$tmp/flood.out" 2>&1 &
+      flood=$! ;;
     holder) # one process, as the churn
       nice -n "$nnice" wrk -t1 -c4 -d "$((secs + 1))s" --timeout 5s -s "$here/serve/hold.lua" \
         "$nbase/v1/skills/hold/invoke" -- "$ntok" "$tmp/work" >"$tmp/flood.out" 2>&1 &
@@ -249,7 +286,7 @@ noise() { # scenario
 noisy_rate() { # scenario
   case $1 in
     alone) echo 0 ;;
-    churn | flood) # answered 2xx: a flood over the tenant's cap is mostly refused (429)
+    churn | flood | floor) # answered 2xx: a flood over the tenant's cap is mostly refused (429)
       awk -v d="$secs" '/requests in/ { n = $1 } /Non-2xx/ { bad = $NF }
         END { printf "%.1f\n", (n - bad) / (d + 1) }' "$tmp/flood.out" ;;
     forged | notoken | absent | public) # answered at all: refusals, or answers that need no token

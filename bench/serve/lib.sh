@@ -64,3 +64,42 @@ serve_start() {
   cat "$dir/serve.err" >&2
   return 1
 }
+
+# anchor_build NAME OUT NOBUILD: builds bench/serve/mhd_anchor.c
+# (libmicrohttpd answering alone) into OUT/mhd_anchor unless NOBUILD is 1,
+# and sets anchor to it; exits 2, naming the script NAME, when the build
+# fails or, with NOBUILD, there is none.
+anchor_build() {
+  local name=$1 here
+  here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+  anchor=$2/mhd_anchor
+  if [ "$3" = 0 ]; then
+    # shellcheck disable=SC2046 # pkg-config's flags, split on purpose
+    cc -O2 -Wall -Wextra -o "$anchor" "$here/mhd_anchor.c" $(pkg-config --cflags --libs libmicrohttpd) || exit 2
+  fi
+  [ -x "$anchor" ] || { echo "$name: build first (no -B)" >&2; exit 2; }
+}
+
+# anchor_start ANCHOR DIR FROM THREADS: runs the anchor with THREADS
+# polling threads on the first port from FROM up where it starts (20
+# tries, each waiting 2.5 s at most for its "ready"), its output in
+# DIR/anchor.out and DIR/anchor.err. Sets apid and aport; returns 1 when
+# it did not start.
+anchor_start() {
+  local anchor=$1 dir=$2 threads=$4
+  aport=$3 apid=
+  for _ in $(seq 20); do
+    "$anchor" "$aport" "$threads" >"$dir/anchor.out" 2>"$dir/anchor.err" &
+    apid=$!
+    for _ in $(seq 50); do
+      grep -q ready "$dir/anchor.out" 2>/dev/null && return 0
+      kill -0 "$apid" 2>/dev/null || break
+      sleep 0.05
+    done
+    kill -KILL "$apid" 2>/dev/null
+    wait "$apid" 2>/dev/null
+    apid=
+    aport=$((aport + 1))
+  done
+  return 1
+}

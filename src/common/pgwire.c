@@ -412,10 +412,11 @@ static cis__pgwire_outcome push(PGconn *pg, cis__pgwire_until until, cis__pgwire
 
 /* ------------------------------------------- a COMMIT that ends early
  *
- * A wait for what ends with a COMMIT that runs out of time, or whose call
- * is cancelled, cancels the statement and waits for the answers a while
- * more (cis__pgwire_until, pgwire.h): a dropped connection would not stop
- * a server that already holds the COMMIT and runs it once the statement
+ * A wait that settles (what ends with a COMMIT, or a statement the server
+ * commits on its own) and runs out of time, or whose call is cancelled,
+ * cancels the statement and waits for the answers a while more
+ * (cis__pgwire_until, pgwire.h): a dropped connection would not stop a
+ * server that already holds the COMMIT and runs it once the statement
  * before it gets its lock. */
 
 /* Whether a collect whose wait ended with o goes on settling: one that
@@ -462,7 +463,7 @@ cis__pgwire_outcome cis__pgwire_collect(PGconn *pg, int sent, cis__pgwire_until 
   report_init(rep);
   if (pq_load(rep) != CIS__PGWIRE_DONE) return rep->outcome;
   if (!sent) return note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
-  cis__pgwire_outcome late = CIS__PGWIRE_DONE; /* how a COMMIT's wait ended before it settled */
+  cis__pgwire_outcome late = CIS__PGWIRE_DONE; /* how a wait that settles ended before it did */
   while ((o = push(pg, until, rep)) != CIS__PGWIRE_DONE)
     if (!settle_start(pg, o, &until, &late)) return settle_end(o, late, rep);
   /* Every result until libpq has none left. A wait reports into a report
@@ -504,7 +505,7 @@ cis__pgwire_outcome cis__pgwire_collect_pipeline(PGconn *pg, int sent, cis__pgwi
   report_init(rep);
   if (pq_load(rep) != CIS__PGWIRE_DONE) return rep->outcome;
   if (!sent) return note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
-  cis__pgwire_outcome late = CIS__PGWIRE_DONE; /* how a COMMIT's wait ended before it settled */
+  cis__pgwire_outcome late = CIS__PGWIRE_DONE; /* how a wait that settles ended before it did */
   while ((o = push(pg, until, rep)) != CIS__PGWIRE_DONE)
     if (!settle_start(pg, o, &until, &late)) return settle_end(o, late, rep);
   /* A NULL from PQgetResult ends one command's results; the sync point's
