@@ -48,6 +48,7 @@
 
 #include "cis/cis_vfs.h"
 #include "common/callctx.h"
+#include "common/pgwire.h"
 #include "vfs/vfs_db_internal.h"
 #include "vfs/vfs_call.h"
 #include "vfs/vfs_internal.h"
@@ -3013,6 +3014,50 @@ static void conn_get(const char *key, char *out, size_t cap) {
   }
 }
 
+/* A write whose commit waits for another client's lock on the tenant's
+ * inodes past the budget (a change goes with its COMMIT in one pipeline,
+ * so the wait is the COMMIT's): the COMMIT is at the server, which would run it
+ * the moment the lock came free, so the commit settles what the server
+ * did before it says anything (common/pgwire.h). The cancel requests go
+ * out 300 ms late here, as on a loaded machine, and the lock is let go
+ * as soon as the write returns: EDOWN, "nothing applied", and the file
+ * holds what it held (a commit left to the cancel in flight would have
+ * landed). */
+static void test_pg_commit_behind_a_lock_settles(void **state) {
+  (void)state;
+  mnt m;
+  OK(mnt_try(&m, "settle", 0, 600));
+  put_str(&m, "f", "before");
+  PGconn *locker = PQconnectdb(g.conninfo);
+  assert_int_equal(PQstatus(locker), CONNECTION_OK);
+  char sql[160];
+  snprintf(sql, sizeof sql, "BEGIN; SELECT 1 FROM cis_vfs_inodes WHERE tenant_id = %lld FOR UPDATE",
+           (long long)tid(m.tenant));
+  PGresult *r = PQexec(locker, sql);
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  assert_true(PQntuples(r) >= 2); /* the root and f */
+  PQclear(r);
+  cis__pgwire_cancel_delay_set(300);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  int e = put_try(&m, "f", "after", 5);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  PQclear(PQexec(locker, "ROLLBACK"));
+  PQfinish(locker);
+  cis__pgwire_cancel_delay_set(0);
+  sleep_ms(200); /* time for a COMMIT left behind to land */
+  double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+  print_message("budget 600 ms, cancels 300 ms late: the write ended after %.1f ms: %s\n", ms,
+                cis_vfs_errmsg(m.fs));
+  ERR(CIS_VFS_EDOWN, e);
+  MSG_HAS(m.fs, "nothing applied");
+  if (ms < 600.0 || ms > 900.0 * 10) fail_msg("the write ended after %.1f ms", ms);
+  expect_str(&m, "f", "before");
+  put_str(&m, "f", "after");
+  expect_str(&m, "f", "after");
+  mnt_close(&m);
+}
+
 static void test_postgres_connections(void **state) {
   (void)state;
   char host[64], port[16], user[64], pw[128], dbname[64], spec[600];
@@ -4300,6 +4345,7 @@ int main(int argc, char **argv) {
   };
   const struct CMUnitTest postgres_only[] = {
       cmocka_unit_test(test_postgres_connections),
+      cmocka_unit_test(test_pg_commit_behind_a_lock_settles),
   };
   const struct CMUnitTest pgdown[] = {
       cmocka_unit_test(test_pg_restart_between_calls),
