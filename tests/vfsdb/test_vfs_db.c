@@ -3020,9 +3020,12 @@ static void conn_get(const char *key, char *out, size_t cap) {
  * the moment the lock came free, so the commit settles what the server
  * did before it says anything (common/pgwire.h). The cancel requests go
  * out 300 ms late here, as on a loaded machine, and the lock is let go
- * as soon as the write returns: EDOWN, "nothing applied", and the file
- * holds what it held (a commit left to the cancel in flight would have
- * landed). */
+ * as soon as the write returns: EDOWN, and the file holds what it held
+ * (a commit left to the cancel in flight would have landed). When the
+ * time ran out in the COMMIT's wait, as it does unless the machine is
+ * so loaded that it runs out before (then no COMMIT was sent, and the
+ * transaction went with its dropped session), the message says the
+ * commit was cancelled with nothing applied. */
 static void test_pg_commit_behind_a_lock_settles(void **state) {
   (void)state;
   mnt m;
@@ -3050,7 +3053,7 @@ static void test_pg_commit_behind_a_lock_settles(void **state) {
   print_message("budget 600 ms, cancels 300 ms late: the write ended after %.1f ms: %s\n", ms,
                 cis_vfs_errmsg(m.fs));
   ERR(CIS_VFS_EDOWN, e);
-  MSG_HAS(m.fs, "nothing applied");
+  if (strstr(cis_vfs_errmsg(m.fs), "commit:")) MSG_HAS(m.fs, "commit: deadline exceeded (cancelled: nothing applied)");
   if (ms < 600.0 || ms > 900.0 * 10) fail_msg("the write ended after %.1f ms", ms);
   expect_str(&m, "f", "before");
   put_str(&m, "f", "after");
