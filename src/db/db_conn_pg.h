@@ -39,8 +39,9 @@ bool cis__db_conn_live(const cis__db_conn *c);
  * - a wait that ran out or was cancelled (TIMEOUT, CANCELLED) asks the
  *   server to cancel the statement, without waiting for it (libpq's
  *   blocking cancel could outlast the deadline by minutes), and drops the
- *   session, whose state is then not known; a COMMIT's wait
- *   (cis__db_conn_collect_commit) first settles what the COMMIT did
+ *   session, whose state is then not known; a COMMIT's wait, or a
+ *   statement's outside a transaction (cis__db_conn_collect_commit,
+ *   cis__db_conn_collect_alone), first settles what the server did
  *   (pgwire.h: cis__pgwire_until), then drops the session all the same;
  * - a lost session is dropped (LOST), and so is one whose failed
  *   statement says the server cannot serve (FAILED, class
