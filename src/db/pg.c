@@ -226,6 +226,13 @@ cis_result cis__db_pg_query(cis__db_pg *d, uint64_t until, const char *sql, int 
     snprintf(err, cap, "%s: the connection stayed busy with another statement until the deadline", d->cfg->label);
     return CIS_ETIMEOUT;
   }
+  /* An earlier wait of the caller's took its time (or this one's lock
+   * did): said as such, not as a connect that could not be made. */
+  if (cis__now_ns() >= until) {
+    pthread_mutex_unlock(&d->lock);
+    snprintf(err, cap, "%s: the deadline had passed before the statement began", d->cfg->label);
+    return CIS_ETIMEOUT;
+  }
   cis_result rc = CIS_OK;
   if (!cis__db_conn_live(d->conn)) rc = connect_db(d, until, err, cap);
   if (rc == CIS_OK) {

@@ -286,6 +286,8 @@ struct cis_server {
   atomic_uint idle_waiters;            /* threads in cis_server_wait_idle (told by the last request's end) */
   atomic_bool draining;                /* new requests get 503 */
   atomic_bool store_down;              /* the last call that reached KV or files found them down */
+  atomic_uint_fast64_t failed_said_ns; /* when the log last gave a server-side failure's words */
+  atomic_uint failed_unsaid;           /* such failures since, not given (failed_said) */
   tenant *_Atomic tenants;             /* opened handles: read without a lock, added under mu */
   atomic_uint nsessions;               /* MCP sessions kept, all tenants' (each tenant keeps its own) */
   atomic_uint_fast64_t session_clock;  /* ticks at each session use: the oldest idle one goes first */
@@ -332,6 +334,28 @@ void cis_server_config_default(cis_server_config *c) {
 }
 
 /* ------------------------------------------------------------- replies */
+
+/* A call that failed on the server's side (a 5xx: a database out of
+ * reach, a host error) answers its client with the error's name only,
+ * since a backend's own words may name hosts or files; the operator's log
+ * gets them, at most one line a second, which says how many failures it
+ * left out before it: a dead database under a flood of calls does not
+ * flood the log. */
+static void failed_said(cis_server *s, const char *tenant, const char *via, const char *skill,
+                        const cis_invoke_result *res) {
+  uint64_t now = cis__now_ns(), last = atomic_load_explicit(&s->failed_said_ns, memory_order_relaxed);
+  if ((last && now - last < 1000000000u) ||
+      !atomic_compare_exchange_strong_explicit(&s->failed_said_ns, &last, now, memory_order_relaxed,
+                                               memory_order_relaxed)) {
+    atomic_fetch_add_explicit(&s->failed_unsaid, 1, memory_order_relaxed);
+    return;
+  }
+  unsigned unsaid = atomic_exchange_explicit(&s->failed_unsaid, 0, memory_order_relaxed);
+  char more[64] = "";
+  if (unsaid) snprintf(more, sizeof more, " (and %u more such failures before it)", unsaid);
+  fprintf(stderr, "cis serve: tenant %s: %s %s: %s: %s%s\n", tenant, via, skill, cis_errname(res->status),
+          res->error[0] ? res->error : cis_strerror(res->status), more);
+}
 
 static char *error_json(const char *type, const char *message, size_t *len) {
   cJSON *o = cJSON_CreateObject(), *e = o ? cJSON_AddObjectToObject(o, "error") : NULL;
@@ -1014,6 +1038,7 @@ static void run_invoke(cis_server *s, job *j) {
               : rc == CIS_EJSON && res.stage == CIS_STAGE_GRANT ? 400
               : rc == CIS_ETIMEOUT && res.stage != CIS_STAGE_NONE && res.stage < CIS_STAGE_RUN ? 503
                                                                 : invoke_status(rc);
+  if (j->status >= 500) failed_said(s, j->t->name, "invoke", j->route.name, &res);
   cJSON *o = cJSON_CreateObject();
   if (o) {
     if (rc == CIS_OK && res.output) cJSON_AddItemToObject(o, "output", cJSON_CreateRaw(res.output));
@@ -1204,8 +1229,10 @@ static void mcp_exchange(job *j, cis_mcp *m, bool stateless) {
  * status an HTTP invoke of it would have had. */
 static void mcp_called(void *user, const char *tool, const cis_invoke_result *res) {
   tenant *t = user;
+  unsigned status = res->status == CIS_OK ? 200 : invoke_status(res->status);
   record_call(t->s, res->status, res->stats.wall_ns, res);
-  cis__calls_add_via(t->calls, tool, "mcp", res->status == CIS_OK ? 200 : invoke_status(res->status), res);
+  if (status >= 500) failed_said(t->s, t->name, "MCP tools/call", tool, res);
+  cis__calls_add_via(t->calls, tool, "mcp", status, res);
 }
 
 /* A skill an MCP tools/list left out (unsigned under --require-signature,

@@ -99,7 +99,13 @@ static void the_callers_deadline_bounds_the_call(void **state) {
    * ran out (not the server's fault). */
   static const char one[] = "SELECT 1";
   assert_int_equal(q(d, cis__now_ns() - 1, one, 0, NULL, NULL, err, sizeof err), CIS_ETIMEOUT);
-  assert_non_null(strstr(err, "test database: connect: the deadline passed before the connection was made"));
+  assert_non_null(strstr(err, "test database: the deadline had passed before the statement began"));
+  /* The same with a session made: nothing is sent (an earlier wait of the
+   * caller's took its time, not this statement). */
+  assert_int_equal(q(d, cis__deadline_after(5000, 0), one, 0, NULL, NULL, err, sizeof err), CIS_OK);
+  assert_int_equal(q(d, cis__now_ns() - 1, one, 0, NULL, NULL, err, sizeof err), CIS_ETIMEOUT);
+  assert_non_null(strstr(err, "test database: the deadline had passed before the statement began"));
+  assert_int_equal(q(d, cis__deadline_after(5000, 0), one, 0, NULL, NULL, err, sizeof err), CIS_OK);
   /* A statement that outlasts the deadline: stopped at it, not later, and
    * the caller's time ran out (the server is there). */
   static const char sleepy[] = "SELECT pg_sleep(5)";

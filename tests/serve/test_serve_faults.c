@@ -14,7 +14,8 @@
  *   server a test started, on every path): checked by running this
  *   program in mode selftest, whose one test starts a server and fails;
  * - (mode pg) PostgreSQL stopped while calls run: they get 503 with the
- *   typed error CIS_EKVDOWN and no backend detail, /v1/health says
+ *   typed error CIS_EKVDOWN and no backend detail (the server's log has
+ *   it, at most a line a second, counting the rest), /v1/health says
  *   "degraded"; once it is back, calls succeed again with the same server
  *   process, and health says "ok".
  *
@@ -59,6 +60,7 @@
 static const char *g_cis, *g_dir, *g_pgdir, *g_pgsh;
 static char g_kv[1024]; /* CIS_KV of the server: "" for SQLite in the home */
 static bool g_no_nice;  /* start the server without CAP_SYS_NICE (setpriv) */
+static const char *g_errlog; /* the server's stderr goes there (appended) when set */
 static int g_nice0;     /* the nice value of the tests, and of the servers they start */
 
 #define CLIENTS 4
@@ -84,7 +86,14 @@ static int serve_start(const char *home, server *sv) {
   char *env[] = {envhome, "PATH=/usr/bin:/bin", "CIS_ENGINE=interp", g_kv[0] ? envkv : NULL, NULL};
   static const char *const no_nice[] = {"/usr/bin/setpriv", "--bounding-set", "-sys_nice", NULL};
   static const char *const extra[] = {"--workers", "4", "--tenant-concurrency", "16", NULL};
-  return serve_proc_start_via(sv, g_no_nice ? no_nice : NULL, g_cis, env, extra);
+  const char *launcher[8] = {NULL};
+  int n = 0;
+  if (g_errlog) { /* sh runs what follows it in its place, its stderr into the file */
+    launcher[n++] = "/bin/sh", launcher[n++] = "-c", launcher[n++] = "exec \"$@\" 2>>\"$0\"";
+    launcher[n++] = g_errlog;
+  }
+  for (int i = 0; g_no_nice && no_nice[i]; i++) launcher[n++] = no_nice[i];
+  return serve_proc_start_via(sv, n ? launcher : NULL, g_cis, env, extra);
 }
 
 /* Ends the server: SIGKILL (a crash) or SIGTERM (a drain); waits at most
@@ -448,13 +457,42 @@ static int health(int port, char *out, size_t cap) {
   return st;
 }
 
+/* The lines of the server's log at path that begin with prefix: how many,
+ * whether one goes on with the KV store's own words (its backend's
+ * label), whether one counts failures it left out. */
+typedef struct failures_said {
+  int lines;
+  bool with_words, counted;
+  char last[512]; /* the last such line, for the test's output */
+} failures_said;
+
+static failures_said failures_in(const char *path, const char *prefix) {
+  failures_said f = {0};
+  FILE *in = fopen(path, "r");
+  char line[2048];
+  while (in && fgets(line, sizeof line, in)) {
+    if (strncmp(line, prefix, strlen(prefix))) continue;
+    f.lines++;
+    snprintf(f.last, sizeof f.last, "%.500s", line);
+    if (strstr(line, "kv (postgres): ")) f.with_words = true;
+    if (strstr(line, "more such failures before it")) f.counted = true;
+  }
+  if (in) fclose(in);
+  return f;
+}
+
 static void postgres_stopped_gives_503_then_recovers(void **state) {
   (void)state;
   char home[128], token[CIS_TOKEN_MAX], body[256];
   assert_int_equal(serve_home_new(home, sizeof home), 0);
   assert_int_equal(set_up(home, token, sizeof token), 0);
+  char errlog[200];
+  snprintf(errlog, sizeof errlog, "%s/serve.err", home);
+  g_errlog = errlog;
   server sv;
-  assert_int_equal(serve_start(home, &sv), 0);
+  int started = serve_start(home, &sv);
+  g_errlog = NULL;
+  assert_int_equal(started, 0);
   static client cl[CLIENTS];
   atomic_bool stop = false;
   atomic_int ok = 0, unavailable = 0;
@@ -470,6 +508,8 @@ static void postgres_stopped_gives_503_then_recovers(void **state) {
   assert_int_equal(health(sv.port, body, sizeof body), 200);
   assert_non_null(strstr(body, "\"status\":\"ok\""));
   /* The database goes away under the calls. */
+  struct timespec down0, down1;
+  clock_gettime(CLOCK_MONOTONIC, &down0);
   assert_int_equal(pg("stop"), 0);
   for (int i = 0; i < 3000 && atomic_load(&unavailable) < 5; i++) nap_ms(10);
   if (atomic_load(&unavailable) < 5)
@@ -487,6 +527,7 @@ static void postgres_stopped_gives_503_then_recovers(void **state) {
   if (!degraded) fail_msg("health with PostgreSQL stopped: %s", body);
   /* Back: the same server process answers 200 again. */
   assert_int_equal(pg("restart"), 0);
+  clock_gettime(CLOCK_MONOTONIC, &down1);
   int ok_back = atomic_load(&ok);
   for (int i = 0; i < 6000 && atomic_load(&ok) < ok_back + 10; i++) nap_ms(10);
   if (atomic_load(&ok) < ok_back + 10)
@@ -512,6 +553,16 @@ static void postgres_stopped_gives_503_then_recovers(void **state) {
   }
   cis_kv_close(kv);
   assert_int_equal(serve_end(&sv, SIGTERM), 0);
+  /* The operator's log has the failures' own words, which the clients did
+   * not get: at most a line a second, the next one counting those left
+   * out (every call of the outage failed alike). */
+  long outage_s = (long)(down1.tv_sec - down0.tv_sec) + 1;
+  failures_said said = failures_in(errlog, "cis serve: tenant acme: invoke kvpair: CIS_EKVDOWN: ");
+  print_message("%d failure lines in the log, the last: %s", said.lines, said.last);
+  if (said.lines < 1 || said.lines > outage_s + 2 || !said.with_words || (said.lines > 1 && !said.counted))
+    fail_msg("the log's failure lines: %d in an outage of some %ld s (with the store's words: %d, counting those "
+             "left out: %d; %d calls answered 503)",
+             said.lines, outage_s, said.with_words, said.counted, atomic_load(&unavailable));
   serve_home_remove(home);
 }
 
