@@ -175,14 +175,18 @@ static int name_known(cis_skills *s, const char *name, uint64_t gen) {
 
 /* Reads the tenant's names (by until) into the set of generation gen,
  * unless another thread does it now. Leaves the set as it was when the
- * read fails, is cut short or finds more than NAME_SET_MAX names. */
-static void names_load(cis_skills *s, uint64_t until, uint64_t gen) {
-  if (atomic_exchange(&s->names_loading, true)) return;
+ * read fails, is cut short or finds more than NAME_SET_MAX names. The
+ * read's failure, or CIS_OK (not read: another thread reads them, or
+ * memory ran out). */
+static cis_result names_load(cis_skills *s, uint64_t until, uint64_t gen) {
+  if (atomic_exchange(&s->names_loading, true)) return CIS_OK;
   cis__name_set *ns = calloc(1, sizeof *ns);
   bool whole = false;
+  cis_result rc = CIS_OK;
   if (ns) {
     ns->gen = gen;
-    whole = s->reg->name_each(s, until, name_add, ns) == CIS_OK && !ns->cut;
+    rc = s->reg->name_each(s, until, name_add, ns);
+    whole = rc == CIS_OK && !ns->cut;
   }
   if (whole) {
     if (ns->n) qsort(ns->names, ns->n, sizeof *ns->names, name_cmp);
@@ -195,6 +199,7 @@ static void names_load(cis_skills *s, uint64_t until, uint64_t gen) {
     name_set_free(ns);
   }
   atomic_store(&s->names_loading, false);
+  return rc;
 }
 
 void cis__warm_close(cis_skills *s) {
@@ -310,7 +315,12 @@ cis_result cis__skill_lookup_call(cis_skills *s, const char *name, const cis_inv
   if (known == 0) return cis__skills_fail(s, CIS_ENOTFOUND, "skill %s is not installed", name);
   if (wait) wait(user, CIS_WAIT_LOAD); /* a registry read, a module's load or compile */
   if (known < 0) {
-    names_load(s, until, gen);
+    /* A read that ran out of time, was cancelled or found the database
+     * out of reach ends the lookup with its own words: the row's read
+     * after it would fail the same way, saying less. Another failure
+     * leaves the names unknown, and the row tells. */
+    cis_result rc = names_load(s, until, gen);
+    if (rc == CIS_ETIMEOUT || rc == CIS_ECANCELED || rc == CIS_EREGISTRYDOWN) return rc;
     if (name_known(s, name, gen) == 0) return cis__skills_fail(s, CIS_ENOTFOUND, "skill %s is not installed", name);
   }
   cis__skill_entry *e;

@@ -722,6 +722,36 @@ static void a_cancel_ends_the_registry_wait_at_the_server(void **state) {
   cis_skills_close(a);
 }
 
+/* A call whose lookup's reads wait at the server past the call's
+ * deadline (another client holds the skills' table locked) fails in the
+ * load stage with the words of the read that waited (its statement's
+ * parse or its run, stopped at the deadline), not those of a read tried
+ * after it, whose time was gone before it began. */
+static void a_registry_wait_past_the_deadline_says_which_read_waited(void **state) {
+  (void)state;
+  char t[96];
+  tenant_of(t, sizeof t, "waited");
+  cis_skills *a = node("waited", "a", t, g_spec);
+  register_hello(a, "cold"); /* looked up by nobody yet: the call reads the names, then its row */
+  PGconn *pg = PQconnectdb(g_conn);
+  assert_int_equal(PQstatus(pg), CONNECTION_OK);
+  pg_run(pg, "BEGIN", NULL, 0);
+  pg_run(pg, "LOCK TABLE cis_skills IN ACCESS EXCLUSIVE MODE", NULL, 0);
+  cis_invoke_options o = {.timeout_ms = 300};
+  cis_invoke_result r;
+  cis_result rc = cis_skills_invoke(a, "cold", "{}", 2, &o, &r);
+  pg_run(pg, "COMMIT", NULL, 0);
+  PQfinish(pg);
+  if (rc != CIS_ETIMEOUT) fail_msg("%s: %s", cis_errname(rc), r.error);
+  assert_int_equal(r.stage, CIS_STAGE_LOAD);
+  if (!strstr(r.error, "registry database: prepare: no answer before the deadline") &&
+      !strstr(r.error, "registry database: query: the deadline passed: the statement was cancelled"))
+    fail_msg("%s", r.error);
+  cis_invoke_result_free(&r);
+  assert_int_equal(invoke(a, "cold"), CIS_OK);
+  cis_skills_close(a);
+}
+
 /* A call whose lookup waits for the handle's connection (another
  * thread's statement holds it at the server) ends on the caller's cancel
  * at 200 ms, not at its 30 s deadline. */
@@ -993,6 +1023,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(a_call_ends_at_its_own_deadline_while_the_registry_waits),
       cmocka_unit_test(a_call_s_registry_wait_ends_by_the_handle_s_longest_deadline),
       cmocka_unit_test(a_cancel_ends_the_registry_wait_at_the_server),
+      cmocka_unit_test(a_registry_wait_past_the_deadline_says_which_read_waited),
       cmocka_unit_test(a_cancel_ends_the_wait_for_the_registry_s_connection),
       cmocka_unit_test(tokens_made_on_one_node_are_good_on_another),
       cmocka_unit_test(settings_of_same_named_skills_are_each_tenants_own),
