@@ -28,9 +28,16 @@ static inline bool cis__sha256_hex_valid(const char *v) {
 /* How long a node may run a skill after another node removed or changed
  * it (docs/serve.md, "Several nodes"): a handle reads its tenant's
  * generation from the process's watch every half of it, and the watch
- * reads the database at most every half of it. */
+ * reads the database every quarter of it, what it knows being half of it
+ * old at most (a poll on its way included: registry_postgres.c). */
 #define CIS__REGISTRY_POLL_MS 1000u
 #define CIS__REGISTRY_HANDLE_POLL_NS ((uint64_t)CIS__REGISTRY_POLL_MS * 1000000u / 2)
+/* Sets the PostgreSQL watch's times (registry_postgres.c): how old what
+ * it knows gets before a call polls, and how old it may get while
+ * another call's poll is on its way (ms; 0 and 0: a quarter and a half
+ * of CIS__REGISTRY_POLL_MS, as when never set). For tests. */
+void cis__registry_watch_times_set(unsigned due_ms, unsigned bound_ms);
+
 /* Longest wait for the registry database within one method that no
  * call's deadline bounds (cis__registry_until). */
 #define CIS__REGISTRY_TIMEOUT_MS 5000u

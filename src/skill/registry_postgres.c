@@ -25,6 +25,7 @@
  */
 #include <dirent.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -605,7 +606,7 @@ static cis_result pg_setting_get(cis_skills *s, uint64_t until, const char *skil
 
 /* What a process knows of its tenants' generations on one database: one
  * watch per connection string, shared by every handle on it (a server's
- * tenants), polled at most every CIS__REGISTRY_POLL_MS / 2 by one query
+ * tenants), polled at most every CIS__REGISTRY_POLL_MS / 4 by one query
  * that reads only the tenants changed since the last (their rows of
  * cis_registry_tenant_gen past the largest value seen; ordered as the
  * commits, BUMP_GEN). Each handle then compares its own tenant's value:
@@ -620,9 +621,11 @@ struct cis__gen_watch {
   struct cis__gen_watch *next;         /* watches (watches_mu) */
   char *conninfo;                      /* which database */
   unsigned refs;                       /* handles on it (watches_mu) */
-  cis__db_pg *db;                      /* its own connection */
-  pthread_mutex_t mu;                  /* one poll at a time; guards what follows */
-  uint64_t polled_ns;                  /* the last poll that succeeded; 0: none */
+  cis__db_pg *db;                      /* its own connection: one poll at a time (polling) */
+  pthread_mutex_t mu;                  /* guards what follows; never held across a query */
+  pthread_cond_t polled_cv;            /* a poll ended */
+  bool polling;                        /* a thread's poll is on its way */
+  uint64_t polled_ns;                  /* when the last poll that succeeded began; 0: none */
   int64_t seen;                        /* the largest value read; -1 before the first poll */
   tenant_gen *v;                       /* the tenants that ever changed, open addressing */
   size_t n, cap;                       /* used, slots (a power of two, or 0) */
@@ -672,7 +675,10 @@ static bool watch_set(struct cis__gen_watch *w, const char *tenant, int64_t gen)
 static const char changed_sql[] = "SELECT tenant, gen FROM cis_registry_tenant_gen WHERE gen > $1::bigint "
                                   "UNION ALL SELECT NULL, gen FROM cis_registry_gen WHERE id = 1";
 
-/* Reads the tenants changed since w->seen (under w->mu). */
+/* Reads the tenants changed since w->seen: called with w->mu held and
+ * w->polling this thread's, it lets go of w->mu for the query, so that
+ * other handles read what is known meanwhile, and takes it again to
+ * write what it read. */
 static cis_result watch_poll(struct cis__gen_watch *w, uint64_t until, char *err, size_t cap) {
   char since[24];
   snprintf(since, sizeof since, "%lld", (long long)w->seen);
@@ -680,7 +686,9 @@ static cis_result watch_poll(struct cis__gen_watch *w, uint64_t until, char *err
   int l[1] = {(int)strlen(since)};
   PGresult *r = NULL;
   int64_t next = w->seen;
+  pthread_mutex_unlock(&w->mu);
   cis_result rc = cis__db_pg_query(w->db, until, changed_sql, 1, v, l, NULL, &r, err, cap);
+  pthread_mutex_lock(&w->mu);
   for (int i = 0; rc == CIS_OK && i < cis__db_pg_rows(r); i++) {
     size_t n;
     const char *t = cis__db_pg_value(r, i, 0, &n);
@@ -715,6 +723,7 @@ static struct cis__gen_watch *watch_take(const char *conninfo) {
       w = NULL;
     } else {
       pthread_mutex_init(&w->mu, NULL);
+      pthread_cond_init(&w->polled_cv, NULL);
       w->seen = -1;
       w->next = watches;
       watches = w;
@@ -737,23 +746,64 @@ static void watch_release(struct cis__gen_watch *w) {
   pthread_mutex_unlock(&watches_mu);
   if (!last) return;
   cis__db_pg_free(w->db);
+  pthread_cond_destroy(&w->polled_cv);
   pthread_mutex_destroy(&w->mu);
   free(w->v);
   free(w->conninfo);
   free(w);
 }
 
+/* The watch's times in ms (cis__registry_watch_times_set): a poll is
+ * due at the first, and calls wait for another's poll past the second. */
+static atomic_uint watch_due_ms = CIS__REGISTRY_POLL_MS / 4, watch_bound_ms = CIS__REGISTRY_POLL_MS / 2;
+
+void cis__registry_watch_times_set(unsigned due_ms, unsigned bound_ms) {
+  atomic_store(&watch_due_ms, due_ms || bound_ms ? due_ms : CIS__REGISTRY_POLL_MS / 4);
+  atomic_store(&watch_bound_ms, due_ms || bound_ms ? bound_ms : CIS__REGISTRY_POLL_MS / 2);
+}
+
+/* Waits on w->polled_cv (w->mu held) until a poll ends or until passes:
+ * false at the deadline. */
+static bool watch_wait(struct cis__gen_watch *w, uint64_t until) {
+  uint64_t left = cis__ms_left(until);
+  if (!left) return false;
+  struct timespec ts;
+  cis__timespec_after(CLOCK_REALTIME, left, &ts); /* the condition's clock */
+  pthread_cond_timedwait(&w->polled_cv, &w->mu, &ts);
+  return true;
+}
+
+/* The tenant's generation: polled when what is known is a quarter of
+ * CIS__REGISTRY_POLL_MS old. While another thread's poll is on its way a
+ * handle goes on with what is known up to half of it (a handle reads
+ * this at most every half, warm.c: a change is seen within the whole).
+ * That thread may be a call of a tenant over its CPU share, on the lane
+ * at the lowest priority, and the other tenants' calls must not wait for
+ * its turn at a CPU. Only what is older waits for that poll, by the
+ * deadline. */
 static cis_result pg_generation(cis_skills *s, uint64_t until, uint64_t *gen) {
   struct cis__gen_watch *w = s->pg_watch;
+  const uint64_t due = (uint64_t)atomic_load(&watch_due_ms) * 1000000u,
+                 bound = (uint64_t)atomic_load(&watch_bound_ms) * 1000000u;
   char err[400] = "";
   cis_result rc = CIS_OK;
-  /* Another handle's poll may hold the watch until its own deadline. */
-  if (!cis__db_lock_until(&w->mu, until))
-    return cis__skills_fail(s, CIS_ETIMEOUT, "registry database: the generation's watch stayed busy until the deadline");
-  uint64_t now = cis__now_ns();
-  if (!w->polled_ns || now - w->polled_ns >= (uint64_t)CIS__REGISTRY_POLL_MS * 1000000u / 2) {
+  pthread_mutex_lock(&w->mu); /* held for reads and writes of memory only */
+  for (;;) {
+    uint64_t now = cis__now_ns(), age = w->polled_ns ? now - w->polled_ns : UINT64_MAX;
+    if (age < due || (w->polling && age < bound)) break;
+    if (w->polling) {
+      if (watch_wait(w, until)) continue;
+      snprintf(err, sizeof err, "registry database: another call's poll of the generations stayed unfinished "
+                                "until the deadline");
+      rc = CIS_ETIMEOUT;
+      break;
+    }
+    w->polling = true;
     rc = watch_poll(w, until, err, sizeof err);
     w->polled_ns = rc == CIS_OK ? now : 0;
+    w->polling = false;
+    pthread_cond_broadcast(&w->polled_cv);
+    break;
   }
   *gen = 0;
   if (rc == CIS_OK && w->cap) {

@@ -35,8 +35,8 @@
  * change, which registry.gen cannot carry to other machines. A call reads
  * its tenant's when the last reading is older than half of
  * CIS__REGISTRY_POLL_MS (one thread of a handle at a time; the others go
- * on with what they have), from the process's watch, which reads the
- * changed tenants' rows at most that often too (registry_postgres.c); a
+ * on with what they have), from the process's watch, whose values are
+ * never older than that either (registry_postgres.c); a
  * value it has not seen before counts as a change made here: registry.gen
  * moves on and every cache is dropped. So a node runs a skill changed or
  * removed by another node for at most CIS__REGISTRY_POLL_MS. When

@@ -752,6 +752,107 @@ static void a_registry_wait_past_the_deadline_says_which_read_waited(void **stat
   cis_skills_close(a);
 }
 
+/* A call made on another thread, for the tests of waits (timeout_ms 0:
+ * the handle's). */
+typedef struct invoker {
+  cis_skills *s;
+  const char *name;
+  uint64_t timeout_ms;
+  cis_result rc;
+  char error[sizeof ((cis_invoke_result *)0)->error];
+} invoker;
+
+static void *invoker_main(void *p) {
+  invoker *x = p;
+  cis_invoke_options o = {.timeout_ms = x->timeout_ms};
+  cis_invoke_result r;
+  x->rc = cis_skills_invoke(x->s, x->name, "{}", 2, &o, &r);
+  snprintf(x->error, sizeof x->error, "%s", r.error);
+  cis_invoke_result_free(&r);
+  return NULL;
+}
+
+/* A handle's call, its time into *took_ms. */
+static cis_result invoke_timed(cis_skills *s, const char *name, uint64_t timeout_ms, char *err, size_t cap,
+                               uint64_t *took_ms) {
+  invoker x = {.s = s, .name = name, .timeout_ms = timeout_ms};
+  uint64_t t0 = cis__now_ns();
+  invoker_main(&x);
+  *took_ms = (cis__now_ns() - t0) / 1000000u;
+  snprintf(err, cap, "%s", x.error);
+  return x.rc;
+}
+
+/* The process's watch of the tenants' generations, polled by one call at
+ * a time: while a poll waits at the server (its table locked by another
+ * client, as a poll by a call on the lane waits for a CPU), another
+ * tenant's call goes on with what the watch knows as long as that is
+ * within its bound, and waits past it only until its own deadline. The
+ * watch's times are set wide for the test (a poll due at 100 ms, what
+ * is known good for 30 s, then 120 ms), so that a loaded machine's
+ * delays do not decide it. */
+static void another_tenants_poll_on_its_way_keeps_no_call_waiting(void **state) {
+  (void)state;
+  char y[96], w[96];
+  tenant_of(y, sizeof y, "watchy");
+  tenant_of(w, sizeof w, "watchw");
+  cis_skills *y0 = node("watch", "y0", y, g_spec), *w0 = node("watch", "w0", w, g_spec);
+  register_hello(y0, "hello");
+  register_hello(w0, "hello");
+  cis__registry_watch_times_set(100, 30000);
+  assert_int_equal(invoke(y0, "hello"), CIS_OK); /* the watch polled */
+  struct timespec ts = {0, 150 * 1000000};
+  nanosleep(&ts, NULL); /* a poll is due */
+  PGconn *pg = PQconnectdb(g_conn);
+  assert_int_equal(PQstatus(pg), CONNECTION_OK);
+  pg_run(pg, "BEGIN", NULL, 0);
+  pg_run(pg, "LOCK TABLE cis_registry_tenant_gen IN ACCESS EXCLUSIVE MODE", NULL, 0);
+  /* A new handle of tenant w polls (it never read the generation) and
+   * waits at the server: its call's deadline is far. */
+  cis_skills *w1 = node("watch", "w1", w, g_spec);
+  invoker x = {.s = w1, .name = "hello", .timeout_ms = 30000};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, invoker_main, &x), 0);
+  char waiting[8] = "";
+  for (int i = 0; i < 400 && strcmp(waiting, "1") != 0; i++) {
+    pg_run(pg, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'cis-registry-watch' AND "
+               "pg_backend_pid() = ANY (pg_blocking_pids(pid))", waiting, sizeof waiting);
+    if (strcmp(waiting, "1") != 0) usleep(5000);
+  }
+  assert_string_equal(waiting, "1");
+  /* A new handle of tenant y needs the generation too: it takes what the
+   * watch knows, without waiting for w's poll. */
+  cis_skills *y1 = node("watch", "y1", y, g_spec);
+  char err1[sizeof ((cis_invoke_result *)0)->error], err2[sizeof err1];
+  uint64_t took1, took2;
+  cis_result rc1 = invoke_timed(y1, "hello", 10000, err1, sizeof err1, &took1);
+  /* What the watch knows past its bound: a call waits for that poll, and
+   * no longer than its own deadline. */
+  cis__registry_watch_times_set(100, 120);
+  cis_skills *y2 = node("watch", "y2", y, g_spec);
+  cis_result rc2 = invoke_timed(y2, "hello", 300, err2, sizeof err2, &took2);
+  /* Let go (before any check, so that a failure leaves no lock behind). */
+  pg_run(pg, "COMMIT", NULL, 0);
+  PQfinish(pg);
+  pthread_join(th, NULL);
+  cis__registry_watch_times_set(0, 0);
+  print_message("with another tenant's poll on its way: %s after %llu ms\n", cis_errname(rc1),
+                (unsigned long long)took1);
+  if (rc1 != CIS_OK) fail_msg("%s: %s", cis_errname(rc1), err1);
+  if (took1 >= 5000) fail_msg("the call waited %llu ms for another tenant's poll", (unsigned long long)took1);
+  print_message("past the bound: %s after %llu ms: %s\n", cis_errname(rc2), (unsigned long long)took2, err2);
+  assert_int_equal(rc2, CIS_ETIMEOUT);
+  if (!strstr(err2, "another call's poll of the generations stayed unfinished until the deadline")) fail_msg("%s", err2);
+  if (took2 < 250 || took2 > 2500) fail_msg("the call ended after %llu ms", (unsigned long long)took2);
+  if (x.rc != CIS_OK) fail_msg("the poller's call: %s: %s", cis_errname(x.rc), x.error);
+  assert_int_equal(invoke(y2, "hello"), CIS_OK);
+  cis_skills_close(y2);
+  cis_skills_close(y1);
+  cis_skills_close(w1);
+  cis_skills_close(w0);
+  cis_skills_close(y0);
+}
+
 /* A call whose lookup waits for the handle's connection (another
  * thread's statement holds it at the server) ends on the caller's cancel
  * at 200 ms, not at its 30 s deadline. */
@@ -1024,6 +1125,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(a_call_s_registry_wait_ends_by_the_handle_s_longest_deadline),
       cmocka_unit_test(a_cancel_ends_the_registry_wait_at_the_server),
       cmocka_unit_test(a_registry_wait_past_the_deadline_says_which_read_waited),
+      cmocka_unit_test(another_tenants_poll_on_its_way_keeps_no_call_waiting),
       cmocka_unit_test(a_cancel_ends_the_wait_for_the_registry_s_connection),
       cmocka_unit_test(tokens_made_on_one_node_are_good_on_another),
       cmocka_unit_test(settings_of_same_named_skills_are_each_tenants_own),
