@@ -406,7 +406,7 @@ static cis__pgwire_outcome commit_on(cis__db_conn *c, const char *sql, uint64_t 
   cis__pgwire_outcome o =
       cis__db_conn_collect_commit(c, pg ? PQsendQuery(pg, sql) : 0, false, cis__deadline_after(ms, 0), NULL, rep);
   *took = (double)(cis__now_ns() - t0) / 1e6;
-  print_message("%.60s...: outcome %d after %.1f ms (%s)\n", sql, (int)o, *took, rep->msg);
+  print_message("%.60s...: outcome %d after %.1f ms (%s%s)\n", sql, (int)o, *took, rep->msg, rep->sqlmsg);
   return o;
 }
 
@@ -470,29 +470,40 @@ static void a_commit_that_ends_early_is_settled(void **state) {
   cis__db_pg_free(d);
   cis__pgwire_cancel_delay_set(0);
 
-  /* In before the cancel: it swallows the cancel and commits. */
+  /* In before the cancel: it swallows the cancel and commits (the cancel
+   * 200 ms late, so that a loaded server is in the block by then; one
+   * past the sleep finds the COMMIT done). */
   assert_int_equal(cis__db_conn_connect(c, cis__deadline_after(10000, 0), &rep), CIS__PGWIRE_DONE);
   snprintf(sql, sizeof sql,
            "BEGIN; DO $$BEGIN PERFORM pg_sleep(0.6); EXCEPTION WHEN query_canceled THEN NULL; END$$;"
            "INSERT INTO %s VALUES (2); COMMIT",
            t);
+  cis__pgwire_cancel_delay_set(200);
   assert_int_equal(commit_on(c, sql, 300, &rep, &took), CIS__PGWIRE_DONE);
+  cis__pgwire_cancel_delay_set(0);
   assert_true(rep.settled);
   assert_int_equal(rows_of(t, 2), 1);
   assert_false(cis__db_conn_connected(c));
   assert_false(cis__db_conn_retry(c));
 
   /* No answer within the settle: not known, and it does commit later. It
-   * waits for a lock until the cancel comes, however late a loaded
-   * machine lets that be (a cancel past the settle ends it the same way),
-   * then sleeps past the settle. */
+   * waits for a lock until a cancel comes, then sleeps past the settle,
+   * swallowing any cancel that comes then (a server was seen to end the
+   * lock's wait as cancelled before the one request came, which then
+   * stopped a single sleep). The request goes out 700 ms late, so that
+   * it finds the statement in its wait however slowly a loaded server
+   * gets there (one that came before would cancel it: nothing applied);
+   * one later still, past the settle, ends it the same way. */
   assert_int_equal(cis__db_conn_connect(c, cis__deadline_after(10000, 0), &rep), CIS__PGWIRE_DONE);
+  cis__pgwire_cancel_delay_set(700);
   h = hold_lock(key);
   snprintf(sql, sizeof sql,
            "BEGIN; DO $$BEGIN PERFORM pg_advisory_xact_lock(%lld); EXCEPTION WHEN query_canceled THEN "
-           "PERFORM pg_sleep(%d); END$$; INSERT INTO %s VALUES (3); COMMIT",
-           key, CIS__PGWIRE_SETTLE_MS / 1000 + 1, t);
+           "FOR i IN 1..%d LOOP BEGIN PERFORM pg_sleep(0.1); EXCEPTION WHEN query_canceled THEN NULL; END; "
+           "END LOOP; END$$; INSERT INTO %s VALUES (3); COMMIT",
+           key, (CIS__PGWIRE_SETTLE_MS / 1000 + 1) * 10, t);
   assert_int_equal(commit_on(c, sql, 300, &rep, &took), CIS__PGWIRE_LOST);
+  cis__pgwire_cancel_delay_set(0);
   let_go(h);
   assert_true(rep.settled);
   assert_non_null(strstr(rep.msg, "whether it committed is not known"));
