@@ -413,8 +413,9 @@ static cis__pgwire_outcome commit_on(cis__db_conn *c, const char *sql, uint64_t 
 /* A COMMIT whose wait ends at its deadline behind another client's lock
  * is at the server already, and would run the moment the lock came free:
  * its wait settles what it did before anyone may say (pgwire.h). Here the
- * cancel requests go out 300 ms late, as on a loaded machine, and the
- * lock is let go as soon as the wait returns, so a wait that left it to
+ * cancel requests go out late (300 ms, or as a case says), as on a
+ * loaded machine, and the lock is let go as soon as the wait returns,
+ * so a wait that left it to
  * the request in flight would see its "timed out" transaction commit.
  * Stopped: TIMEOUT, nothing applied, after the late cancel. A COMMIT
  * that got in before the cancel (a statement that swallows it): DONE. No
