@@ -37,6 +37,7 @@
  */
 #include <errno.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,7 @@
 #include "db/db_conn.h"
 #include "db/db_sqlite.h"
 #include "vfs/vfs_db_internal.h"
+#include "vfs/vfs_testing.h"
 
 #define DIALECT "sqlite"
 
@@ -186,8 +188,22 @@ static void sq_arm(cis__vdb_conn *c, uint64_t timeout_ms) {
   cis__vdb_ext_arm(c->ext);
 }
 
+/* Test hook (vfs_testing.h): ROLLBACKs left to fail. */
+static atomic_uint rollbacks_to_fail;
+
+void cis__vdb_sqlite_fail_rollbacks(unsigned n) { atomic_store(&rollbacks_to_fail, n); }
+
+static int rollback_run(cis__vdb_conn *c) {
+  unsigned n = atomic_load(&rollbacks_to_fail);
+  while (n && !atomic_compare_exchange_weak(&rollbacks_to_fail, &n, n - 1)) {
+  }
+  return n ? SQLITE_IOERR : tx_run(c, TX_ROLLBACK);
+}
+
+/* A ROLLBACK that fails may leave its transaction open (and with it the
+ * file's write lock): the connection's next begin ends it first. */
 static void sq_rollback(cis__vdb_conn *c) {
-  if (c->db && !c->borrowed && !sqlite3_get_autocommit(c->db)) tx_run(c, TX_ROLLBACK);
+  if (c->db && !c->borrowed && !sqlite3_get_autocommit(c->db)) rollback_run(c);
   if (!c->borrowed) cis__vdb_ext_rolledback(c->ext, true);
 }
 
@@ -346,6 +362,11 @@ static int sq_borrow(cis__db_conn *conn, char *errmsg, cis__vdb_conn **out) {
 
 static int sq_begin(cis__vdb_conn *c, bool write) {
   if (c->borrowed) return 0; /* the owner's transaction holds the write lock */
+  if (c->db && !sqlite3_get_autocommit(c->db)) {
+    /* Left open by a ROLLBACK that failed: BEGIN would fail inside it. */
+    int r = rollback_run(c);
+    if (r != SQLITE_OK) return sq_fail(c, r, "begin: the rollback of the transaction before");
+  }
   int r = tx_run(c, write ? TX_BEGIN_W : TX_BEGIN_R);
   if (r != SQLITE_OK) {
     int err = sq_fail(c, r, "begin");

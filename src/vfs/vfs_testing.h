@@ -18,5 +18,9 @@
 void cis__vfs_inject_fault(cis_vfs *fs, uint32_t skip, uint32_t count, int err);
 /* Backend calls made so far (close included). */
 uint64_t cis__vfs_backend_calls(const cis_vfs *fs);
+/* The database filesystem's SQLite dialect: the next n ROLLBACKs of any
+ * connection fail (SQLITE_IOERR) without being run, leaving their
+ * transactions open. 0 turns it off. */
+void cis__vdb_sqlite_fail_rollbacks(unsigned n);
 
 #endif

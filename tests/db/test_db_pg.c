@@ -525,6 +525,13 @@ static void a_commit_that_ends_early_is_settled(void **state) {
   cis__db_conn_close(c);
 }
 
+/* The case's cancel delay must not outlive it when it fails midway. */
+static int cancel_delay_off(void **state) {
+  (void)state;
+  cis__pgwire_cancel_delay_set(0);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc > 1) {
     int rc = cis_test_read_connstr(argv[1], g_conn, sizeof g_conn);
@@ -541,7 +548,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(prepared_statements_bounded),
       cmocka_unit_test(reconnects_once_after_its_connection_is_killed),
       cmocka_unit_test(the_connections_session_rules),
-      cmocka_unit_test(a_commit_that_ends_early_is_settled),
+      cmocka_unit_test_teardown(a_commit_that_ends_early_is_settled, cancel_delay_off),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -481,6 +481,20 @@ static failures_said failures_in(const char *path, const char *prefix) {
   return f;
 }
 
+/* A stateless MCP tools/call (protocol 2026-07-28) of kvpair, into r. */
+static void mcp_call_kvpair(int port, const char *token, http_resp *r) {
+  static const char body[] =
+      "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"kvpair\","
+      "\"arguments\":{\"k\":\"mcp\"},\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","
+      "\"io.modelcontextprotocol/clientInfo\":{\"name\":\"t\",\"version\":\"1\"},"
+      "\"io.modelcontextprotocol/clientCapabilities\":{}}}}";
+  char auth[CIS_TOKEN_MAX + 32];
+  snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+  const char *h[] = {auth, "Accept: application/json, text/event-stream", "MCP-Protocol-Version: 2026-07-28",
+                     "Mcp-Method: tools/call", NULL};
+  assert_int_equal(http_request(port, "POST", "/mcp", h, body, strlen(body), 0, r), 0);
+}
+
 static void postgres_stopped_gives_503_then_recovers(void **state) {
   (void)state;
   char home[128], token[CIS_TOKEN_MAX], body[256];
@@ -552,7 +566,19 @@ static void postgres_stopped_gives_503_then_recovers(void **state) {
     check_calls(kv, &cl[i]);
   }
   cis_kv_close(kv);
+  /* An MCP tools/call that fails alike is said as well: PostgreSQL stopped
+   * again, the call alone, more than the log's one second after its last
+   * failure line. */
+  assert_int_equal(pg("stop"), 0);
+  nap_ms(1100);
+  mcp_call_kvpair(sv.port, token, &r);
+  if (r.status != 200 || !strstr(r.body, "\"isError\":true"))
+    fail_msg("MCP tools/call with PostgreSQL stopped: status %d: %s", r.status, r.body);
+  http_resp_free(&r);
+  assert_int_equal(pg("restart"), 0);
   assert_int_equal(serve_end(&sv, SIGTERM), 0);
+  failures_said mcp = failures_in(errlog, "cis serve: tenant acme: MCP tools/call kvpair: CIS_EKVDOWN: ");
+  if (mcp.lines != 1 || !mcp.with_words) fail_msg("the MCP call's failure lines: %d, the last: %s", mcp.lines, mcp.last);
   /* The operator's log has the failures' own words, which the clients did
    * not get: at most a line a second, the next one counting those left
    * out (every call of the outage failed alike). */

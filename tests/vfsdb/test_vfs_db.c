@@ -2589,6 +2589,38 @@ static void test_sqlite_locked_database(void **state) {
   mnt_close(&m);
 }
 
+/* A ROLLBACK that fails may leave its transaction open, with the file's
+ * write lock: the mount's next begin rolls it back first, so the mount
+ * writes on and another connection gets the lock after it; a begin whose
+ * rollback fails too says so. */
+static void test_sqlite_failed_rollback_ends_at_the_next_begin(void **state) {
+  (void)state;
+  mnt m;
+  OK(mnt_try(&m, "rbfail", 0, 300));
+  put_str(&m, "f", "before");
+  OK(cis_vfs_mkdirat(m.root, "d", 1));
+  cis__vdb_sqlite_fail_rollbacks(1);
+  ERR(EEXIST, cis_vfs_mkdirat(m.root, "d", 1)); /* nothing written: rolled back */
+  put_str(&m, "f", "after");
+  expect_str(&m, "f", "after");
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open_v2(g.path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+
+  cis__vdb_sqlite_fail_rollbacks(2);
+  ERR(EEXIST, cis_vfs_mkdirat(m.root, "d", 1));
+  ERR(CIS_VFS_EDOWN, put_try(&m, "f", "lost", 4));
+  MSG_HAS(m.fs, "the rollback of the transaction before");
+  cis__vdb_sqlite_fail_rollbacks(0);
+  put_str(&m, "f", "last");
+  expect_str(&m, "f", "last");
+  assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  mnt_close(&m);
+}
+
 static void *cancel_in_200ms(void *x) {
   usleep(200 * 1000);
   cis__callctx_cancel(x);
@@ -4336,6 +4368,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest sqlite_only[] = {
       cmocka_unit_test(test_sqlite_unusable_files),
       cmocka_unit_test(test_sqlite_locked_database),
+      cmocka_unit_test(test_sqlite_failed_rollback_ends_at_the_next_begin),
       cmocka_unit_test(test_sqlite_call_deadline_and_cancel),
       cmocka_unit_test(test_sqlite_disk_io_error),
       cmocka_unit_test(test_sqlite_rollback_on_failing_disk),
