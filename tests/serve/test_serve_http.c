@@ -939,9 +939,27 @@ static void a_tenant_of_cheap_requests_goes_over_its_share(void **state) {
   assert_non_null(v);
   install(v, v->alice, "echo", "echo", "cis_v1", "");
   install(v, v->bob, "echo", "echo", "cis_v1", "");
-  for (int i = 0; i < 20; i++) both_call_echo(v); /* same pace, no flood: neither over */
-  assert_int_equal(metric_u64(v, "cis_tenants_over_share"), 0);
-  assert_int_equal(metric_u64(v, "cis_pool_lane_total"), 0);
+  /* Each one's first call loads the skill; what it cost decays (a
+   * quarter each 20 ms), and a tenant idle for 500 ms is no longer active. */
+  both_call_echo(v);
+  usleep(700 * 1000);
+  /* The same pace, no flood: neither goes over. A call inline is charged
+   * its time on the polling thread, which on a loaded machine may hold a
+   * preemption of milliseconds: a run of calls with one on the lane is
+   * tried again, 3 at most (a tenant favoured by the review would be over
+   * in each). */
+  bool even = false;
+  for (int run = 0; run < 3 && !even; run++) {
+    uint64_t lane_before = metric_u64(v, "cis_pool_lane_total");
+    for (int i = 0; i < 20; i++) both_call_echo(v);
+    even = metric_u64(v, "cis_tenants_over_share") == 0 && metric_u64(v, "cis_pool_lane_total") == lane_before;
+    if (!even) {
+      fprintf(stderr, "run %d at the same pace: a tenant over its share\n", run);
+      usleep(700 * 1000);
+    }
+  }
+  assert_true(even);
+  uint64_t lane0 = metric_u64(v, "cis_pool_lane_total");
   static cheap_flood f[CHEAP_FLOODERS];
   for (int i = 0; i < CHEAP_FLOODERS; i++) {
     memset(&f[i], 0, sizeof f[i]);
@@ -954,7 +972,7 @@ static void a_tenant_of_cheap_requests_goes_over_its_share(void **state) {
   while ((over < 1 || lane < 1) && now_ms() < end) {
     both_call_echo(v);
     over = metric_u64(v, "cis_tenants_over_share");
-    lane = metric_u64(v, "cis_pool_lane_total");
+    lane = metric_u64(v, "cis_pool_lane_total") - lane0;
   }
   for (int i = 0; i < CHEAP_FLOODERS; i++) atomic_store(&f[i].stop, true);
   unsigned long answered = 0, other = 0;
