@@ -2621,6 +2621,13 @@ static void test_sqlite_failed_rollback_ends_at_the_next_begin(void **state) {
   mnt_close(&m);
 }
 
+/* The case's failing rollbacks must not outlive it when it fails midway. */
+static int rollbacks_fail_off(void **state) {
+  (void)state;
+  cis__vdb_sqlite_fail_rollbacks(0);
+  return 0;
+}
+
 static void *cancel_in_200ms(void *x) {
   usleep(200 * 1000);
   cis__callctx_cancel(x);
@@ -4368,7 +4375,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest sqlite_only[] = {
       cmocka_unit_test(test_sqlite_unusable_files),
       cmocka_unit_test(test_sqlite_locked_database),
-      cmocka_unit_test(test_sqlite_failed_rollback_ends_at_the_next_begin),
+      cmocka_unit_test_teardown(test_sqlite_failed_rollback_ends_at_the_next_begin, rollbacks_fail_off),
       cmocka_unit_test(test_sqlite_call_deadline_and_cancel),
       cmocka_unit_test(test_sqlite_disk_io_error),
       cmocka_unit_test(test_sqlite_rollback_on_failing_disk),
