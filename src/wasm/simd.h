@@ -74,7 +74,16 @@ typedef int32_t hi32 __attribute__((vector_size(8)));
 typedef uint32_t hu32 __attribute__((vector_size(8)));
 typedef float hf32 __attribute__((vector_size(8)));
 
+/* Forced inline: each op is a few vector instructions, which a call
+ * would double. Except where CIS_SIMD_CALLS is defined (the fuzz build's
+ * executor, at -O0): there clang's always-inliner analysed the
+ * executor's one large function again for each of its hundreds of call
+ * sites, some two minutes of the build. */
+#ifdef CIS_SIMD_CALLS
+#define SIMD_INLINE static inline
+#else
 #define SIMD_INLINE static inline __attribute__((always_inline))
+#endif
 
 /* --------------------------------------------------------- load, store */
 

@@ -63,7 +63,11 @@ int rt_home_setup(void **state) {
   snprintf(home, sizeof home, "/tmp/cis-rt-test-XXXXXX");
   if (!mkdtemp(home)) return -1;
   setenv("CIS_HOME", home, 1);
-  unsetenv("CIS_AOT_CACHE");
+  /* CIS_TEST_AOT_CACHE: a compile cache shared by the sanitizer and the
+   * plain build (scripts/test.sh), which compile the same modules. */
+  const char *shared = getenv("CIS_TEST_AOT_CACHE");
+  if (shared && *shared) setenv("CIS_AOT_CACHE", shared, 1);
+  else unsetenv("CIS_AOT_CACHE");
   return 0;
 }
 

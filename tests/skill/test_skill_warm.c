@@ -522,7 +522,7 @@ static void absent_names_are_answered_without_the_registry(void **st) {
   memset(&o, 0, sizeof o);
   o.timeout_ms = 300;
   for (int i = 1; i <= 3; i++) {
-    char name[16];
+    char name[24];
     snprintf(name, sizeof name, "absent%d", i);
     cis_invoke_result r;
     cis_result rc = cis_skills_invoke(s, name, "{}", 2, &o, &r);

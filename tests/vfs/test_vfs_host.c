@@ -484,7 +484,7 @@ static void test_large_directory_cookies(void **state) {
   assert_int_equal(cis_vfs_mkdirat(t.root, P("many")), 0);
   assert_int_equal(cis_vfs_openat(t.root, P("many"), CIS_VFS_READ, &d), 0);
   enum { N = 3000 };
-  char name[32];
+  char name[48];
   for (int i = 0; i < N; i++) {
     cis_vfs_file *f = NULL;
     snprintf(name, sizeof name, "entry-with-a-longer-name-%05d", i);

@@ -3736,7 +3736,7 @@ static void test_cache_follows_other_mounts(void **state) {
   /* Alternating creates: each mount must see the other's counters. */
   uint64_t inos[8];
   for (int i = 0; i < 8; i++) {
-    char name[8];
+    char name[16];
     snprintf(name, sizeof name, "n%d", i);
     put_str(i % 2 ? &b : &a, name, name);
     OK(stat_of(i % 2 ? &a : &b, name, &st));
@@ -3913,7 +3913,7 @@ static void test_scope_commit_lands_whole(void **state) {
   OK(cis_vfs_scope_begin(a.fs));
   counts c0 = counts_of(a.fs);
   for (int i = 0; i < 5; i++) {
-    char name[8];
+    char name[16];
     snprintf(name, sizeof name, "f%d", i);
     put_str(&a, name, name);
   }
@@ -3923,7 +3923,7 @@ static void test_scope_commit_lands_whole(void **state) {
   OK(cis_vfs_scope_end(a.fs, true));
   assert_int_equal(counts_of(a.fs).commits - c0.commits, 1);
   for (int i = 0; i < 5; i++) {
-    char name[8];
+    char name[16];
     snprintf(name, sizeof name, "f%d", i);
     expect_str(&b, name, name);
   }
